@@ -1,5 +1,10 @@
-"""Forecasting models: one contract, a registry, baselines and learned models."""
+"""Forecasting models: one contract, a registry, baselines and learned models.
 
+Importing this package registers every built-in model (exactly as an add-on
+package would, through :func:`register_model`).
+"""
+
+from crimemap.forecast import baselines as baselines  # noqa: F401  (registers built-ins)
 from crimemap.forecast.base import (
     BaseForecaster,
     Forecaster,
@@ -8,11 +13,16 @@ from crimemap.forecast.base import (
     models,
     register_model,
 )
+from crimemap.forecast.baselines import EWMCounts, LastPeriod, MeanPeriods, RetrospectiveKDE
 from crimemap.forecast.surface import RiskSurface
 
 __all__ = [
     "BaseForecaster",
+    "EWMCounts",
     "Forecaster",
+    "LastPeriod",
+    "MeanPeriods",
+    "RetrospectiveKDE",
     "RiskSurface",
     "get_model",
     "make_model",
