@@ -5,6 +5,7 @@ package would, through :func:`register_model`).
 """
 
 from crimemap.forecast import baselines as baselines  # noqa: F401  (registers built-ins)
+from crimemap.forecast import prospective as prospective  # noqa: F401
 from crimemap.forecast.base import (
     BaseForecaster,
     Forecaster,
@@ -14,6 +15,7 @@ from crimemap.forecast.base import (
     register_model,
 )
 from crimemap.forecast.baselines import EWMCounts, LastPeriod, MeanPeriods, RetrospectiveKDE
+from crimemap.forecast.prospective import ProspectiveHotspot
 from crimemap.forecast.surface import RiskSurface
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "Forecaster",
     "LastPeriod",
     "MeanPeriods",
+    "ProspectiveHotspot",
     "RetrospectiveKDE",
     "RiskSurface",
     "get_model",
