@@ -121,7 +121,9 @@ class IncidentTable:
         ``loc_precision`` to ``exact`` where ``x`` is given, else ``none``.
         """
         n = len(next(iter(cols.values())))
-        data: dict[str, Any] = {k: list(v) if not isinstance(v, np.ndarray) else v for k, v in cols.items()}
+        data: dict[str, Any] = {
+            k: list(v) if not isinstance(v, np.ndarray) else v for k, v in cols.items()
+        }
         for k, v in _DEFAULTS.items():
             data.setdefault(k, [v] * n)
         data.setdefault("incident_id", [f"i{i}" for i in range(n)])
@@ -252,7 +254,16 @@ def _ts(v: datetime | np.datetime64 | str) -> pa.Scalar:
 def _check(t: pa.Table) -> None:
     if t.num_rows == 0:
         return
-    for name in ("incident_id", "source", "force", "category", "t_start", "t_end", "t_precision", "loc_precision"):
+    for name in (
+        "incident_id",
+        "source",
+        "force",
+        "category",
+        "t_start",
+        "t_end",
+        "t_precision",
+        "loc_precision",
+    ):
         if t[name].null_count:
             raise InputError(f"incident table column {name!r} has {t[name].null_count} null(s)")
     bad = pc.invert(pc.is_in(t["category"], pa.array(CATEGORY_SLUGS)))
@@ -268,5 +279,3 @@ def _check(t: pa.Table) -> None:
     located = pc.not_equal(t["loc_precision"], "none")
     if pc.any(pc.and_(located, pc.or_(pc.is_null(t["x"]), pc.is_null(t["y"])))).as_py():
         raise InputError("incident table has located incidents without projected x/y")
-
-

@@ -113,6 +113,4 @@ def crime_set(name: str) -> frozenset[str]:
     try:
         return CRIME_SETS[name]
     except KeyError:
-        raise NotFoundError(
-            f"unknown crime set {name!r}; known: {', '.join(CRIME_SETS)}"
-        ) from None
+        raise NotFoundError(f"unknown crime set {name!r}; known: {', '.join(CRIME_SETS)}") from None

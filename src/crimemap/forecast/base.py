@@ -104,7 +104,9 @@ def get_model(name: str) -> type:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise NotFoundError(f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        raise NotFoundError(
+            f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def make_model(name: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -78,14 +78,20 @@ def bin_starts(times: np.ndarray, freq: str) -> np.ndarray:
 
 
 def _step(freq: str) -> np.timedelta64 | None:
-    return {"W": np.timedelta64(7, "D"), "D": np.timedelta64(1, "D"), "h": np.timedelta64(1, "h")}.get(freq)
+    return {
+        "W": np.timedelta64(7, "D"),
+        "D": np.timedelta64(1, "D"),
+        "h": np.timedelta64(1, "h"),
+    }.get(freq)
 
 
 def _period_range(start: np.datetime64, end: np.datetime64, freq: str) -> np.ndarray:
     if freq == "M":
         m0 = np.datetime64(start, "M")
         m1 = np.datetime64(end, "M")
-        return np.arange(m0, m1 + (0 if np.datetime64(end, "s") == np.datetime64(m1, "s") else 1)).astype("datetime64[s]")
+        return np.arange(
+            m0, m1 + (0 if np.datetime64(end, "s") == np.datetime64(m1, "s") else 1)
+        ).astype("datetime64[s]")
     step = _step(freq)
     assert step is not None
     s = bin_starts(np.array([start]), freq)[0]
@@ -133,7 +139,9 @@ def count_cube(
                 f"({', '.join(sorted(prec))}); police.uk data is month-only"
             )
     pos = cell_index(units, incidents) if units.kind == "grid" else _other_index(units, incidents)
-    return cube_from_positions(pos, incidents, units, freq=freq, start=start, end=end, weights=weights)
+    return cube_from_positions(
+        pos, incidents, units, freq=freq, start=start, end=end, weights=weights
+    )
 
 
 def _other_index(units: Units, incidents: IncidentTable) -> np.ndarray:
@@ -158,7 +166,11 @@ def cube_from_positions(
     if end is None:
         if len(b):
             last = b.max()
-            end = (np.datetime64(last, "M") + 1).astype("datetime64[s]") if freq == "M" else last + _step(freq)
+            end = (
+                (np.datetime64(last, "M") + 1).astype("datetime64[s]")
+                if freq == "M"
+                else last + _step(freq)
+            )
         else:
             end = np.datetime64(start, "s")
     periods = _period_range(np.datetime64(start, "s"), np.datetime64(end, "s"), freq)

@@ -28,7 +28,9 @@ class Grid:
 
     def __post_init__(self) -> None:
         if not (self.size > 0 and np.isfinite(self.size)):
-            raise InputError(f"grid cell size must be a positive number of metres, got {self.size!r}")
+            raise InputError(
+                f"grid cell size must be a positive number of metres, got {self.size!r}"
+            )
 
     def ij(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Integer cell indices ``(n, 2)`` of points; rows with NaN get ``INT64_MIN``."""
@@ -49,8 +51,14 @@ class Grid:
         """The units for these (unique) cell indices, sorted by (i, j)."""
         ij = np.unique(np.asarray(ij, dtype=np.int64).reshape(-1, 2), axis=0)
         cent = (ij.astype(float) + 0.5) * self.size
-        return Units(kind="grid", ids=self.ids(ij), centroids=cent, crs=self.crs,
-                     cell_size=float(self.size), ij=ij)
+        return Units(
+            kind="grid",
+            ids=self.ids(ij),
+            centroids=cent,
+            crs=self.crs,
+            cell_size=float(self.size),
+            ij=ij,
+        )
 
     def cover(self, xmin: float, ymin: float, xmax: float, ymax: float) -> Units:
         """Every cell that intersects the bounding box."""
@@ -76,9 +84,11 @@ def cell_index(units: Units, incidents: IncidentTable) -> np.ndarray:
     g = Grid(units.cell_size, units.crs)
     xy = incidents.xy()
     ij = g.ij(xy[:, 0], xy[:, 1])
+
     # Encode (i, j) pairs as one int64 key for a vectorised lookup.
     def key(a: np.ndarray) -> np.ndarray:
         return (a[:, 0] + (1 << 31)) * (1 << 32) + (a[:, 1] + (1 << 31))
+
     ukeys = key(units.ij)
     order = np.argsort(ukeys)
     sk = ukeys[order]

@@ -73,7 +73,11 @@ class Units:
         ids = np.asarray(ids)
         pos = np.searchsorted(sorted_ids, ids)
         pos = np.clip(pos, 0, max(len(sorted_ids) - 1, 0))
-        found = (len(sorted_ids) > 0) & (sorted_ids[pos] == ids) if len(sorted_ids) else np.zeros(len(ids), bool)
+        found = (
+            (len(sorted_ids) > 0) & (sorted_ids[pos] == ids)
+            if len(sorted_ids)
+            else np.zeros(len(ids), bool)
+        )
         out = np.where(found, order[pos] if len(order) else 0, -1)
         return out.astype(np.int64)
 

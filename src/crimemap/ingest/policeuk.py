@@ -1,0 +1,453 @@
+"""Readers for data.police.uk downloads: street crime, outcomes, stop and search.
+
+Column maps
+-----------
+Street files (``YYYY-MM-<force>-street.csv``)::
+
+    Crime ID               -> incident_id (see below)
+    Month                  -> t_start = first day of month, t_end = next month,
+                              t_precision = "month"
+    Falls within           -> force (slug taken from the file name when it
+                              follows the data.police.uk pattern)
+    Longitude, Latitude    -> lon, lat; x, y in British National Grid
+                              (EPSG:27700); loc_precision = "snap"
+    Location               -> location (blank "On or near " -> null)
+    LSOA code              -> lsoa
+    Crime type             -> raw_category; category via POLICE_UK_LABELS
+    Last outcome category  -> outcome
+
+Known caveats (see the shared data README)
+------------------------------------------
+* Times are month-only. Locations are snapped to anonymous map points.
+* Anti-social behaviour has no Crime ID and no outcome, and many rows are
+  byte-identical: they are separate incidents and are all kept. Their id is
+  built from force, month, category and snap point plus the occurrence index
+  ``~k`` of identical rows, so a re-download of the same month maps onto the
+  same ids whatever its row order.
+* A Crime ID may appear twice in one file (North Yorkshire, usually with
+  different outcomes): both rows are kept, the second as ``<id>~1``, and
+  counted as ``kept:duplicate_crime_id_in_file``. A Crime ID seen again in a
+  later file updates the stored incident's outcome instead of adding a row.
+* Rows without coordinates also lack an LSOA; they are kept and flagged
+  ``loc_precision = "none"``.
+* Some crimes are located outside the force area (elsewhere in England and
+  Wales); they are kept. Coordinates outside the UK are rejected.
+* LSOA codes are 2011 codes up to 2023-02 and 2021 codes afterwards.
+* Outcomes files: ``Month`` is the month of the outcome, not of the crime.
+* Stop-and-search files have ISO timestamps with a time of day and no LSOA;
+  they are stored in their own table, never mixed with crimes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crimemap.errors import UnmappedLabelsError
+from crimemap.ingest._csv import header_of, parse_csv
+from crimemap.ingest._io import SourceFile
+from crimemap.ingest._validate import (
+    UK_BOUNDS,
+    distinct,
+    issues_for,
+    null_if_blank,
+    occurrence_index,
+    parse_coords,
+)
+from crimemap.ingest.base import ReadContext, ReadResult, register_reader
+from crimemap.table import INCIDENT_SCHEMA
+from crimemap.taxonomy import POLICE_UK_LABELS
+
+__all__ = [
+    "PoliceUKStreetReader",
+    "PoliceUKOutcomesReader",
+    "PoliceUKStopSearchReader",
+    "STREET_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "STOP_SEARCH_COLUMNS",
+    "OUTCOMES_SCHEMA",
+    "STOP_SEARCH_SCHEMA",
+]
+
+SOURCE = "police.uk"
+STREET_COLUMNS = (
+    "Crime ID",
+    "Month",
+    "Reported by",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "LSOA name",
+    "Crime type",
+    "Last outcome category",
+    "Context",
+)
+OUTCOME_COLUMNS = (
+    "Crime ID",
+    "Month",
+    "Reported by",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "LSOA name",
+    "Outcome type",
+)
+STOP_SEARCH_COLUMNS = (
+    "Type",
+    "Date",
+    "Part of a policing operation",
+    "Policing operation",
+    "Latitude",
+    "Longitude",
+    "Gender",
+    "Age range",
+    "Self-defined ethnicity",
+    "Officer-defined ethnicity",
+    "Legislation",
+    "Object of search",
+    "Outcome",
+    "Outcome linked to object of search",
+    "Removal of more than just outer clothing",
+)
+_NAME_RE = re.compile(r"^(\d{4})-(\d{2})-(.+)-(street|outcomes|stop-and-search)\.csv$")
+_MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+OUTCOMES_SCHEMA = pa.schema(
+    [
+        ("crime_id", pa.string()),
+        ("force", pa.string()),
+        ("month", pa.timestamp("s")),
+        ("outcome", pa.string()),
+        ("lsoa", pa.string()),
+        ("file_id", pa.int64()),
+        ("row_no", pa.int64()),
+    ]
+)
+STOP_SEARCH_SCHEMA = pa.schema(
+    [
+        ("force", pa.string()),
+        ("type", pa.string()),
+        ("t", pa.timestamp("s", tz="UTC")),
+        ("operation", pa.string()),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+        ("gender", pa.string()),
+        ("age_range", pa.string()),
+        ("self_defined_ethnicity", pa.string()),
+        ("officer_defined_ethnicity", pa.string()),
+        ("legislation", pa.string()),
+        ("object_of_search", pa.string()),
+        ("outcome", pa.string()),
+        ("outcome_linked", pa.string()),
+        ("removal_of_clothing", pa.string()),
+        ("file_id", pa.int64()),
+        ("row_no", pa.int64()),
+    ]
+)
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[: -len("-police")] if s.endswith("-police") else s
+
+
+def _force_from(src: SourceFile, falls_within: pa.ChunkedArray) -> pa.Array:
+    m = _NAME_RE.match(src.basename)
+    if m:
+        return pa.repeat(pa.scalar(m.group(3)), len(falls_within))
+    labels = pc.unique(falls_within).to_pylist()
+    mapping = {lab: _slug(lab) or "unknown" for lab in labels}
+    return pa.array([mapping[v] for v in falls_within.to_pylist()], pa.string())
+
+
+def _months(name: str, col: pa.ChunkedArray, lines: np.ndarray, column: str = "Month"):
+    # Validate the few distinct values, then map back to rows.
+    idx, uniq = distinct(col)
+    uok = pc.match_substring_regex(uniq, _MONTH_RE).to_numpy(zero_copy_only=False)
+    ok = uok[idx]
+    issues = issues_for(name, ~ok, lines, column, col, "unparseable_month", "expected YYYY-MM")
+    clean = pc.if_else(pa.array(uok), uniq, pa.scalar("1970-01"))
+    ustart = pc.strptime(pc.binary_join_element_wise(clean, "01", "-"), "%Y-%m-%d", "s").to_numpy(
+        zero_copy_only=False
+    )
+    start = ustart[idx]
+    end = (start.astype("datetime64[M]") + 1).astype("datetime64[s]")
+    return ok, pa.array(start, pa.timestamp("s")), end, issues
+
+
+def _coords(name: str, t: pa.Table, lines: np.ndarray):
+    lon, lat, missing, bad, px, py = parse_coords(
+        t["Longitude"], t["Latitude"], src_crs=4326, dst_crs=27700
+    )
+    issues = issues_for(
+        name,
+        bad,
+        lines,
+        "Longitude",
+        t["Longitude"],
+        "unparseable_coordinate",
+        "longitude/latitude must both be numbers or both be blank",
+    )
+    rng = ~missing & ~bad & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    issues += issues_for(
+        name,
+        rng,
+        lines,
+        "Longitude",
+        t["Longitude"],
+        "coordinate_out_of_range",
+        "longitude must be within ±180 and latitude within ±90",
+    )
+    w, s, e, n = UK_BOUNDS
+    out = ~missing & ~bad & ~rng & ((lon < w) | (lon > e) | (lat < s) | (lat > n))
+    issues += issues_for(
+        name,
+        out,
+        lines,
+        "Longitude",
+        t["Longitude"],
+        "outside_uk",
+        f"point ({'{'}lon{'}'}, {'{'}lat{'}'}) is outside the UK bounds {UK_BOUNDS}",
+    )
+    ok = ~missing & ~bad & ~rng & ~out
+    x = np.where(ok, px, np.nan)
+    y = np.where(ok, py, np.nan)
+    return lon, lat, x, y, missing, ok | missing, issues
+
+
+@register_reader("police.uk-street")
+class PoliceUKStreetReader:
+    """data.police.uk street-level crime files."""
+
+    name = "police.uk-street"
+    target = "incidents"
+
+    def sniff(self, src: SourceFile) -> bool:
+        if src.basename.endswith("-street.csv"):
+            return True
+        return header_of(src.raw[:4096] if not src.name.endswith(".gz") else src.data[:4096])[
+            :3
+        ] == list(STREET_COLUMNS[:3])
+
+    def read(self, src: SourceFile, ctx: ReadContext) -> ReadResult:
+        p = parse_csv(src, required=STREET_COLUMNS)
+        t, lines, name = p.table, p.lines, src.name
+        rejects = list(p.issues)
+        counts: Counter[str] = Counter()
+        n = t.num_rows
+
+        month_ok, t_start, t_end, iss = _months(name, t["Month"], lines)
+        rejects += iss
+        lon, lat, x, y, missing, coord_ok, iss = _coords(name, t, lines)
+        rejects += iss
+
+        raw_cat = t["Crime type"]
+        labels = pc.unique(raw_cat).to_pylist()
+        unmapped = {lab for lab in labels if lab not in POLICE_UK_LABELS and lab.strip()}
+        if unmapped:
+            vc = pc.value_counts(raw_cat).to_pylist()
+            raise UnmappedLabelsError(
+                name,
+                "Crime type",
+                {d["values"]: d["counts"] for d in vc if d["values"] in unmapped},
+            )
+        blank_cat = pc.equal(pc.utf8_trim_whitespace(raw_cat), "").to_numpy(zero_copy_only=False)
+        rejects += issues_for(
+            name, blank_cat, lines, "Crime type", None, "missing_category", "Crime type is blank"
+        )
+        cat_labels = sorted(set(labels) - {""} - {lab for lab in labels if not lab.strip()})
+        cat = pc.if_else(
+            pa.array(blank_cat),
+            pa.scalar("other-crime"),
+            pc.take(
+                pa.array([POLICE_UK_LABELS[lab] for lab in cat_labels] + ["other-crime"]),
+                pc.fill_null(pc.index_in(raw_cat, pa.array(cat_labels)), len(cat_labels)),
+            ),
+        )
+
+        force = _force_from(src, t["Falls within"])
+        m = _NAME_RE.match(src.basename)
+        if m:
+            diff = month_ok & (
+                t["Month"].to_numpy(zero_copy_only=False) != f"{m.group(1)}-{m.group(2)}"
+            )
+            counts["kept:month_differs_from_file_name"] += int(diff.sum())
+
+        # Stable ids (see module docstring).
+        crime_id = pc.utf8_trim_whitespace(t["Crime ID"])
+        no_id = pc.equal(crime_id, "")
+        content_key = pc.binary_join_element_wise(
+            cat,
+            force,
+            t["Month"],
+            t["Longitude"],
+            t["Latitude"],
+            pc.if_else(pa.array(missing), t["Location"], pa.scalar("")),
+            ":",
+        )
+        key = pc.if_else(no_id, content_key, crime_id)
+        k = occurrence_index(key)
+        suffix = pc.binary_join_element_wise(pa.scalar("~"), pc.cast(pa.array(k), pa.string()), "")
+        incident_id = pc.if_else(pa.array(k > 0), pc.binary_join_element_wise(key, suffix, ""), key)
+        no_id_np = no_id.to_numpy(zero_copy_only=False)
+        counts["kept:duplicate_crime_id_in_file"] += int(((k > 0) & ~no_id_np).sum())
+        counts["kept:repeated_record_without_id"] += int(((k > 0) & no_id_np).sum())
+        counts["kept:no_location"] += int(missing.sum())
+
+        location = t["Location"]
+        blank_place = pc.equal(pc.utf8_trim_whitespace(location), "On or near").to_numpy(
+            zero_copy_only=False
+        )
+        counts["repaired:blank_place_name"] += int((blank_place & ~missing).sum())
+        location = pc.if_else(
+            pa.array(blank_place), pa.scalar(None, pa.string()), null_if_blank(location)
+        )
+        if missing.any():
+            location = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), location)
+
+        good = month_ok & coord_ok & ~blank_cat
+        out = pa.table(
+            {
+                "incident_id": incident_id,
+                "source": pa.repeat(pa.scalar(SOURCE), n),
+                "force": force,
+                "category": cat,
+                "raw_category": raw_cat,
+                "t_start": t_start,
+                "t_end": pa.array(t_end, pa.timestamp("s")),
+                "t_precision": pa.repeat(pa.scalar("month"), n),
+                "lon": pa.array(lon, from_pandas=True),
+                "lat": pa.array(lat, from_pandas=True),
+                "x": pa.array(x, from_pandas=True),
+                "y": pa.array(y, from_pandas=True),
+                "crs": pa.array(np.full(n, 27700, dtype=np.int32)),
+                "loc_precision": pa.array(
+                    np.where(missing, "none", "snap").astype(object), pa.string()
+                ),
+                "location": location,
+                "lsoa": null_if_blank(t["LSOA code"]),
+                "outcome": null_if_blank(t["Last outcome category"]),
+                "file_id": pa.array(np.full(n, ctx.file_id, dtype=np.int64)),
+                "row_no": pa.array(lines, pa.int64()),
+            },
+            schema=INCIDENT_SCHEMA,
+        ).filter(pa.array(good))
+        return ReadResult("incidents", out, rejects, counts, n + _n_field_rejects(p.issues), SOURCE)
+
+
+def _n_field_rejects(issues: list) -> int:
+    return sum(1 for i in issues if i.reason in ("wrong_field_count", "invalid_utf8"))
+
+
+@register_reader("police.uk-outcomes")
+class PoliceUKOutcomesReader:
+    """data.police.uk outcomes files: they update the outcome of known crimes."""
+
+    name = "police.uk-outcomes"
+    target = "outcomes"
+
+    def sniff(self, src: SourceFile) -> bool:
+        return src.basename.endswith("-outcomes.csv")
+
+    def read(self, src: SourceFile, ctx: ReadContext) -> ReadResult:
+        p = parse_csv(src, required=OUTCOME_COLUMNS)
+        t, lines, name = p.table, p.lines, src.name
+        rejects = list(p.issues)
+        n = t.num_rows
+        month_ok, t_start, _, iss = _months(name, t["Month"], lines)
+        rejects += iss
+        cid = pc.utf8_trim_whitespace(t["Crime ID"])
+        no_id = pc.equal(cid, "").to_numpy(zero_copy_only=False)
+        rejects += issues_for(
+            name, no_id, lines, "Crime ID", None, "missing_crime_id", "an outcome needs a Crime ID"
+        )
+        good = month_ok & ~no_id
+        out = pa.table(
+            {
+                "crime_id": cid,
+                "force": _force_from(src, t["Falls within"]),
+                "month": t_start,
+                "outcome": null_if_blank(t["Outcome type"]),
+                "lsoa": null_if_blank(t["LSOA code"]),
+                "file_id": pa.array(np.full(n, ctx.file_id, dtype=np.int64)),
+                "row_no": pa.array(lines, pa.int64()),
+            },
+            schema=OUTCOMES_SCHEMA,
+        ).filter(pa.array(good))
+        return ReadResult(
+            "outcomes", out, rejects, Counter(), n + _n_field_rejects(p.issues), SOURCE
+        )
+
+
+@register_reader("police.uk-stop-and-search")
+class PoliceUKStopSearchReader:
+    """data.police.uk stop-and-search files (their own table)."""
+
+    name = "police.uk-stop-and-search"
+    target = "stop_search"
+
+    def sniff(self, src: SourceFile) -> bool:
+        return src.basename.endswith("-stop-and-search.csv")
+
+    def read(self, src: SourceFile, ctx: ReadContext) -> ReadResult:
+        p = parse_csv(src, required=STOP_SEARCH_COLUMNS)
+        t, lines, name = p.table, p.lines, src.name
+        rejects = list(p.issues)
+        counts: Counter[str] = Counter()
+        n = t.num_rows
+        date = t["Date"]
+        ts = pc.strptime(date, "%Y-%m-%dT%H:%M:%S%z", "s", error_is_null=True)
+        bad_date = ts.is_null().to_numpy(zero_copy_only=False)
+        rejects += issues_for(
+            name,
+            bad_date,
+            lines,
+            "Date",
+            date,
+            "unparseable_date",
+            "expected an ISO timestamp like 2021-06-01T02:38:00+00:00",
+        )
+        lon, lat, x, y, missing, coord_ok, iss = _coords(name, t, lines)
+        rejects += iss
+        counts["kept:no_location"] += int(missing.sum())
+        m = _NAME_RE.match(src.basename)
+        if m:
+            month = np.datetime64(f"{m.group(1)}-{m.group(2)}", "M")
+            tm = ts.to_numpy(zero_copy_only=False).astype("datetime64[M]")
+            counts["kept:dated_outside_file_month"] += int(((tm != month) & ~bad_date).sum())
+        good = ~bad_date & coord_ok
+        cols = {
+            "force": pa.array([m.group(3) if m else "unknown"] * n, pa.string()),
+            "type": t["Type"],
+            "t": ts,
+            "operation": null_if_blank(t["Policing operation"]),
+            "lon": pa.array(lon, from_pandas=True),
+            "lat": pa.array(lat, from_pandas=True),
+            "x": pa.array(x, from_pandas=True),
+            "y": pa.array(y, from_pandas=True),
+            "gender": null_if_blank(t["Gender"]),
+            "age_range": null_if_blank(t["Age range"]),
+            "self_defined_ethnicity": null_if_blank(t["Self-defined ethnicity"]),
+            "officer_defined_ethnicity": null_if_blank(t["Officer-defined ethnicity"]),
+            "legislation": null_if_blank(t["Legislation"]),
+            "object_of_search": null_if_blank(t["Object of search"]),
+            "outcome": null_if_blank(t["Outcome"]),
+            "outcome_linked": null_if_blank(t["Outcome linked to object of search"]),
+            "removal_of_clothing": null_if_blank(t["Removal of more than just outer clothing"]),
+            "file_id": pa.array(np.full(n, ctx.file_id, dtype=np.int64)),
+            "row_no": pa.array(lines, pa.int64()),
+        }
+        out = pa.table(cols, schema=STOP_SEARCH_SCHEMA).filter(pa.array(good))
+        return ReadResult(
+            "stop_search", out, rejects, counts, n + _n_field_rejects(p.issues), SOURCE
+        )

@@ -1,0 +1,356 @@
+"""The default store: one embedded DuckDB file, no server to run.
+
+Every batch is written in a single transaction: a failed or interrupted
+ingest leaves the file exactly as before. Queries are parameterised; table
+names come only from the whitelist in :mod:`crimemap.store._schema`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from crimemap.errors import NotFoundError, StoreError
+from crimemap.store._schema import DDL, SCHEMA_VERSION, TABLES
+from crimemap.store.base import IngestReport, Store, StoreStatus
+from crimemap.table import INCIDENT_SCHEMA, IncidentTable
+
+if TYPE_CHECKING:
+    from crimemap.ingest.pipeline import Batch
+
+__all__ = ["DuckDBStore"]
+
+_INC_COLS = ", ".join(INCIDENT_SCHEMA.names)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class DuckDBStore(Store):
+    """A crimemap store in one DuckDB file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created if missing), or ``":memory:"``.
+    read_only : bool
+        Open without write access (several readers may share the file).
+    threads : int, optional
+        DuckDB worker threads.
+    """
+
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, threads: int | None = None
+    ) -> None:
+        self.path = str(path)
+        self.url = f"duckdb:///{self.path}"
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open DuckDB store {self.path}: {exc}") from exc
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        self._lock = threading.RLock()
+        if not read_only:
+            with self._lock:
+                for stmt in DDL:
+                    self._con.execute(stmt)
+                self._con.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
+
+    # ------------------------------------------------------------- plumbing
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        # One cursor per call: DuckDB connections are not safe to share
+        # between threads, cursors are.
+        return self._con.cursor()
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Run a read-only parameterised query (for the outer layers' aggregates)."""
+        with self._lock:
+            cur = self._cursor()
+            return cur.sql(query, params=params or None).to_arrow_table()
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    # --------------------------------------------------------------- ingest
+    def checksums(self) -> set[str]:
+        with self._lock:
+            rows = self._con.execute("SELECT sha256 FROM files").fetchall()
+        return {r[0] for r in rows}
+
+    def next_file_id(self) -> int:
+        with self._lock:
+            (m,) = self._con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone() or (
+                0,
+            )
+        return int(m) + 1
+
+    def write_batch(self, batch: Batch) -> IngestReport:
+        if not batch.files:
+            return IngestReport(0, 0, tuple(batch.skipped), 0, 0, 0, 0)
+        now = _now()
+        with self._lock:
+            con = self._con
+            try:
+                con.execute("BEGIN TRANSACTION")
+                (bid,) = con.execute(
+                    "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
+                ).fetchone() or (1,)
+                inserted, updated = self._write_incidents(con, batch.incidents, now)
+                n_out, out_updates = self._write_outcomes(con, batch.outcomes, now)
+                updated += out_updates
+                if batch.stop_search.num_rows:
+                    batch_ss = batch.stop_search  # noqa: F841  (referenced by name in SQL)
+                    con.execute("INSERT INTO stop_search SELECT * FROM batch_ss")
+                # Python names referenced from SQL must not shadow table names.
+                batch_files = pa.Table.from_pylist(
+                    [
+                        {
+                            "file_id": f.file_id,
+                            "batch_id": bid,
+                            "path": f.path,
+                            "sha256": f.sha256,
+                            "size": f.size,
+                            "reader": f.reader,
+                            "target": f.target,
+                            "source": f.source,
+                            "rows_read": f.rows_read,
+                            "rows_loaded": f.rows_loaded,
+                            "rows_rejected": f.rows_rejected,
+                            "ingested_at": now,
+                        }
+                        for f in batch.files
+                    ]
+                )
+                con.execute("INSERT INTO files SELECT * FROM batch_files")
+                batch_counts = pa.Table.from_pylist(
+                    [
+                        {"batch_id": bid, "file_id": f.file_id, "reason": k, "n": v}
+                        for f in batch.files
+                        for k, v in sorted(f.counts.items())
+                    ]
+                    + [
+                        {"batch_id": bid, "file_id": None, "reason": k, "n": v}
+                        for k, v in sorted(batch.counts.items())
+                        if k.startswith("merged:") and v
+                    ],
+                    schema=pa.schema(
+                        [
+                            ("batch_id", pa.int64()),
+                            ("file_id", pa.int64()),
+                            ("reason", pa.string()),
+                            ("n", pa.int64()),
+                        ]
+                    ),
+                )
+                if batch_counts.num_rows:
+                    con.execute("INSERT INTO ingest_counts SELECT * FROM batch_counts")
+                if batch.rejects:
+                    batch_rej = pa.Table.from_pylist(
+                        [
+                            {
+                                "batch_id": bid,
+                                "file": i.file,
+                                "row_no": i.row,
+                                "column": i.column,
+                                "value": None if i.value is None else i.value[:500],
+                                "reason": i.reason,
+                                "detail": i.detail,
+                            }
+                            for i in batch.rejects
+                        ]
+                    )
+                    con.execute("INSERT INTO rejects SELECT * FROM batch_rej")
+                con.execute(
+                    "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        bid,
+                        now,
+                        _now(),
+                        batch.policy,
+                        len(batch.files),
+                        batch.rows_read,
+                        inserted,
+                        updated,
+                        len(batch.rejects),
+                    ],
+                )
+                con.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                if isinstance(exc, duckdb.Error):
+                    raise StoreError(f"ingest failed and was rolled back: {exc}") from exc
+                raise
+        return IngestReport(
+            batch_id=int(bid),
+            files=len(batch.files),
+            skipped=tuple(batch.skipped),
+            rows_read=batch.rows_read,
+            rows_inserted=inserted,
+            rows_updated=updated,
+            rows_rejected=len(batch.rejects),
+            outcomes=n_out,
+            stop_search=batch.stop_search.num_rows,
+            counts={k: v for k, v in sorted(batch.counts.items()) if v},
+        )
+
+    @staticmethod
+    def _write_incidents(
+        con: duckdb.DuckDBPyConnection, inc: pa.Table, now: datetime
+    ) -> tuple[int, int]:
+        if inc.num_rows == 0:
+            return 0, 0
+        (existing,) = con.execute("SELECT count(*) FROM incidents").fetchone() or (0,)
+        batch_inc = inc  # noqa: F841  (referenced by name in SQL)
+        if existing == 0:
+            con.execute(
+                f"INSERT INTO incidents SELECT {_INC_COLS}, ?::TIMESTAMP, NULL FROM batch_inc",
+                [now],
+            )
+            return inc.num_rows, 0
+        # A crime id seen again updates the stored outcome instead of adding a row.
+        (updated,) = con.execute(
+            """SELECT count(*) FROM batch_inc b JOIN incidents i USING (incident_id)
+               WHERE b.outcome IS NOT NULL AND b.outcome IS DISTINCT FROM i.outcome"""
+        ).fetchone() or (0,)
+        con.execute(
+            """UPDATE incidents SET outcome = b.outcome, updated_at = ?::TIMESTAMP
+               FROM batch_inc b WHERE incidents.incident_id = b.incident_id
+               AND b.outcome IS NOT NULL AND b.outcome IS DISTINCT FROM incidents.outcome""",
+            [now],
+        )
+        before = existing
+        con.execute(
+            f"""INSERT INTO incidents SELECT {_INC_COLS}, ?::TIMESTAMP, NULL
+                FROM batch_inc b WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.incident_id = b.incident_id)""",
+            [now],
+        )
+        (after,) = con.execute("SELECT count(*) FROM incidents").fetchone() or (0,)
+        return int(after - before), int(updated)
+
+    @staticmethod
+    def _write_outcomes(
+        con: duckdb.DuckDBPyConnection, out: pa.Table, now: datetime
+    ) -> tuple[int, int]:
+        if out.num_rows == 0:
+            return 0, 0
+        batch_out = out  # noqa: F841
+        con.execute("INSERT INTO outcomes SELECT * FROM batch_out")
+        # The latest outcome (by outcome month) becomes the crime's outcome.
+        latest = """SELECT crime_id, arg_max(outcome, month) AS outcome FROM batch_out
+                    WHERE outcome IS NOT NULL GROUP BY crime_id"""
+        (n,) = con.execute(
+            f"""SELECT count(*) FROM incidents i JOIN ({latest}) o ON i.incident_id = o.crime_id
+                WHERE i.outcome IS DISTINCT FROM o.outcome"""
+        ).fetchone() or (0,)
+        con.execute(
+            f"""UPDATE incidents SET outcome = o.outcome, updated_at = ?::TIMESTAMP
+                FROM ({latest}) o WHERE incidents.incident_id = o.crime_id
+                AND incidents.outcome IS DISTINCT FROM o.outcome""",
+            [now],
+        )
+        return out.num_rows, int(n)
+
+    # -------------------------------------------------------------- queries
+    def incidents(
+        self,
+        *,
+        forces: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        sources: Iterable[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+    ) -> IncidentTable:
+        where, params = ["TRUE"], []
+        if forces is not None:
+            where.append("list_contains(?, force)")
+            params.append(sorted(set(forces)))
+        if categories is not None:
+            where.append("list_contains(?, category)")
+            params.append(sorted(set(categories)))
+        if sources is not None:
+            where.append("list_contains(?, source)")
+            params.append(sorted(set(sources)))
+        if start is not None:
+            where.append("t_start >= ?::TIMESTAMP")
+            params.append(str(np.datetime64(start, "s")))
+        if end is not None:
+            where.append("t_start < ?::TIMESTAMP")
+            params.append(str(np.datetime64(end, "s")))
+        if bbox is not None:
+            where.append("x >= ? AND y >= ? AND x < ? AND y < ?")
+            params.extend(float(v) for v in bbox)
+        q = f"SELECT {_INC_COLS} FROM incidents WHERE {' AND '.join(where)} ORDER BY file_id, row_no"
+        return IncidentTable(self.sql(q, params))
+
+    def table(self, name: str) -> pa.Table:
+        if name not in TABLES:
+            raise NotFoundError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        return self.sql(f"SELECT * FROM {name}")
+
+    def forces(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.sql("SELECT DISTINCT force FROM incidents ORDER BY 1").to_pylist()
+            for r in [tuple(r.values())]
+        ]
+
+    def status(self) -> StoreStatus:
+        def pairs(q: str) -> list[tuple[str, int]]:
+            return [
+                (str(a), int(b)) for a, b in (tuple(r.values()) for r in self.sql(q).to_pylist())
+            ]
+
+        one = self.sql(
+            """SELECT count(*) AS n, count(x) AS xy, count(lsoa) AS lsoa,
+                      (SELECT count(*) FROM files) AS files, (SELECT count(*) FROM outcomes) AS outcomes,
+                      (SELECT count(*) FROM stop_search) AS ss FROM incidents"""
+        ).to_pylist()[0]
+        return StoreStatus(
+            incidents=int(one["n"]),
+            by_source=pairs("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
+            by_force=pairs("SELECT force, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
+            by_category=pairs(
+                "SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            by_month=pairs(
+                "SELECT strftime(t_start, '%Y-%m'), count(*) FROM incidents GROUP BY 1 ORDER BY 1"
+            ),
+            rejects_by_reason=pairs(
+                "SELECT reason, count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            counts_by_reason=pairs(
+                "SELECT reason, sum(n) FROM ingest_counts WHERE n > 0 GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            with_coordinates=int(one["xy"]),
+            with_lsoa=int(one["lsoa"]),
+            files=int(one["files"]),
+            outcomes=int(one["outcomes"]),
+            stop_search=int(one["ss"]),
+        )
+
+    def export_parquet(self, name: str, path: Path) -> int:
+        t = self.table(name)
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        pq.write_table(t, tmp)
+        tmp.replace(path)
+        return t.num_rows
