@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crimemap._time import dt64
 from crimemap.errors import InputError
 from crimemap.taxonomy import CATEGORY_SLUGS
 
@@ -95,6 +96,7 @@ class IncidentTable:
     """
 
     __slots__ = ("_t",)
+    _t: pa.Table
 
     def __init__(self, table: pa.Table) -> None:
         missing = [f.name for f in INCIDENT_SCHEMA if f.name not in table.column_names]
@@ -248,7 +250,7 @@ class IncidentTable:
 
 
 def _ts(v: datetime | np.datetime64 | str) -> pa.Scalar:
-    return pa.scalar(np.datetime64(v, "s").astype(datetime), type=pa.timestamp("s"))
+    return pa.scalar(dt64(v, "s").astype(datetime), type=pa.timestamp("s"))
 
 
 def _check(t: pa.Table) -> None:

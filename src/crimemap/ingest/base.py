@@ -126,7 +126,7 @@ def get_reader(name: str, **kwargs: Any) -> Reader:
         factory = _REGISTRY[name]
     except KeyError:
         raise NotFoundError(f"unknown reader {name!r}; known: {', '.join(readers())}") from None
-    return factory(**kwargs)  # type: ignore[call-arg]
+    return factory(**kwargs)
 
 
 def sniff_reader(src: SourceFile) -> Reader | None:

@@ -238,8 +238,8 @@ def _merge_repeated_ids(t: pa.Table) -> tuple[pa.Table, int]:
             outcome_updates[first[i]] = o
     outcome = t["outcome"].to_pylist() if outcome_updates else None
     if outcome is not None:
-        for r, o in outcome_updates.items():
-            outcome[r] = o
+        for row, o in outcome_updates.items():
+            outcome[row] = o
         t = t.set_column(
             t.schema.get_field_index("outcome"), "outcome", pa.array(outcome, pa.string())
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crimemap._time import dt64
 from crimemap.errors import InputError
 from crimemap.spatial.grid import cell_index
 from crimemap.spatial.units import Units
@@ -87,15 +88,15 @@ def _step(freq: str) -> np.timedelta64 | None:
 
 def _period_range(start: np.datetime64, end: np.datetime64, freq: str) -> np.ndarray:
     if freq == "M":
-        m0 = np.datetime64(start, "M")
-        m1 = np.datetime64(end, "M")
-        return np.arange(
-            m0, m1 + (0 if np.datetime64(end, "s") == np.datetime64(m1, "s") else 1)
-        ).astype("datetime64[s]")
+        m0 = dt64(start, "M")
+        m1 = dt64(end, "M")
+        return np.arange(m0, m1 + (0 if dt64(end, "s") == dt64(m1, "s") else 1)).astype(
+            "datetime64[s]"
+        )
     step = _step(freq)
     assert step is not None
     s = bin_starts(np.array([start]), freq)[0]
-    return np.arange(s, np.datetime64(end, "s"), step).astype("datetime64[s]")
+    return np.arange(s, dt64(end, "s"), step).astype("datetime64[s]")
 
 
 def count_cube(
@@ -162,24 +163,22 @@ def cube_from_positions(
     t = incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
     b = bin_starts(t, freq)
     if start is None:
-        start = b.min() if len(b) else np.datetime64("1970-01-01", "s")
+        start = b.min() if len(b) else dt64("1970-01-01", "s")
     if end is None:
         if len(b):
             last = b.max()
             end = (
-                (np.datetime64(last, "M") + 1).astype("datetime64[s]")
-                if freq == "M"
-                else last + _step(freq)
+                (dt64(last, "M") + 1).astype("datetime64[s]") if freq == "M" else last + _step(freq)
             )
         else:
-            end = np.datetime64(start, "s")
-    periods = _period_range(np.datetime64(start, "s"), np.datetime64(end, "s"), freq)
+            end = dt64(start, "s")
+    periods = _period_range(dt64(start, "s"), dt64(end, "s"), freq)
     w = np.ones(len(incidents))
     if weights is not None:
         cats = incidents.column("category")
         w = np.array([float(weights.get(c, 0.0)) for c in cats]) if len(cats) else w
     tix = np.searchsorted(periods, b, side="right") - 1
-    inwin = (tix >= 0) & (b >= np.datetime64(start, "s")) & (b < np.datetime64(end, "s"))
+    inwin = (tix >= 0) & (b >= dt64(start, "s")) & (b < dt64(end, "s"))
     ok = (pos >= 0) & inwin
     counts = np.zeros((len(units), len(periods)))
     np.add.at(counts, (pos[ok], tix[ok]), w[ok])

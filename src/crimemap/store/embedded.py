@@ -7,6 +7,7 @@ names come only from the whitelist in :mod:`crimemap.store._schema`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -114,7 +115,7 @@ class DuckDBStore(Store):
                     batch_ss = batch.stop_search  # noqa: F841  (referenced by name in SQL)
                     con.execute("INSERT INTO stop_search SELECT * FROM batch_ss")
                 # Python names referenced from SQL must not shadow table names.
-                batch_files = pa.Table.from_pylist(
+                batch_files = pa.Table.from_pylist(  # noqa: F841
                     [
                         {
                             "file_id": f.file_id,
@@ -157,7 +158,7 @@ class DuckDBStore(Store):
                 if batch_counts.num_rows:
                     con.execute("INSERT INTO ingest_counts SELECT * FROM batch_counts")
                 if batch.rejects:
-                    batch_rej = pa.Table.from_pylist(
+                    batch_rej = pa.Table.from_pylist(  # noqa: F841
                         [
                             {
                                 "batch_id": bid,
@@ -188,10 +189,8 @@ class DuckDBStore(Store):
                 )
                 con.execute("COMMIT")
             except BaseException as exc:
-                try:
+                with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
                 if isinstance(exc, duckdb.Error):
                     raise StoreError(f"ingest failed and was rolled back: {exc}") from exc
                 raise
@@ -218,7 +217,7 @@ class DuckDBStore(Store):
         batch_inc = inc  # noqa: F841  (referenced by name in SQL)
         if existing == 0:
             con.execute(
-                f"INSERT INTO incidents SELECT {_INC_COLS}, ?::TIMESTAMP, NULL FROM batch_inc",
+                f"INSERT INTO incidents SELECT {_INC_COLS}, ?::TIMESTAMP, NULL FROM batch_inc",  # noqa: S608 (constant columns)
                 [now],
             )
             return inc.num_rows, 0
@@ -236,7 +235,7 @@ class DuckDBStore(Store):
         before = existing
         con.execute(
             f"""INSERT INTO incidents SELECT {_INC_COLS}, ?::TIMESTAMP, NULL
-                FROM batch_inc b WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.incident_id = b.incident_id)""",
+                FROM batch_inc b WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.incident_id = b.incident_id)""",  # noqa: S608 (constant columns)
             [now],
         )
         (after,) = con.execute("SELECT count(*) FROM incidents").fetchone() or (0,)
@@ -255,12 +254,12 @@ class DuckDBStore(Store):
                     WHERE outcome IS NOT NULL GROUP BY crime_id"""
         (n,) = con.execute(
             f"""SELECT count(*) FROM incidents i JOIN ({latest}) o ON i.incident_id = o.crime_id
-                WHERE i.outcome IS DISTINCT FROM o.outcome"""
+                WHERE i.outcome IS DISTINCT FROM o.outcome"""  # noqa: S608 (constant subquery)
         ).fetchone() or (0,)
         con.execute(
             f"""UPDATE incidents SET outcome = o.outcome, updated_at = ?::TIMESTAMP
                 FROM ({latest}) o WHERE incidents.incident_id = o.crime_id
-                AND incidents.outcome IS DISTINCT FROM o.outcome""",
+                AND incidents.outcome IS DISTINCT FROM o.outcome""",  # noqa: S608 (constant subquery)
             [now],
         )
         return out.num_rows, int(n)
@@ -276,7 +275,8 @@ class DuckDBStore(Store):
         sources: Iterable[str] | None = None,
         bbox: tuple[float, float, float, float] | None = None,
     ) -> IncidentTable:
-        where, params = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
         if forces is not None:
             where.append("list_contains(?, force)")
             params.append(sorted(set(forces)))
@@ -295,13 +295,13 @@ class DuckDBStore(Store):
         if bbox is not None:
             where.append("x >= ? AND y >= ? AND x < ? AND y < ?")
             params.extend(float(v) for v in bbox)
-        q = f"SELECT {_INC_COLS} FROM incidents WHERE {' AND '.join(where)} ORDER BY file_id, row_no"
+        q = f"SELECT {_INC_COLS} FROM incidents WHERE {' AND '.join(where)} ORDER BY file_id, row_no"  # noqa: S608 (constant clauses; values are parameters)
         return IncidentTable(self.sql(q, params))
 
     def table(self, name: str) -> pa.Table:
         if name not in TABLES:
             raise NotFoundError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
-        return self.sql(f"SELECT * FROM {name}")
+        return self.sql(f"SELECT * FROM {name}")  # noqa: S608 (whitelisted table name)
 
     def forces(self) -> list[str]:
         return [
