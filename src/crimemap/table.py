@@ -12,7 +12,9 @@ only, so a police.uk incident spans its whole month. Location is kept in WGS84
 ``crs``: British National Grid, EPSG:27700, for UK sources), with a precision
 (``snap`` for police.uk's anonymous map points, ``exact``, ``centroid`` of an
 area, or ``none``). Incidents without coordinates are kept (``loc_precision ==
-"none"``) so that area totals by LSOA stay right.
+"none"``) so that area totals by LSOA stay right. ``attrs`` holds a JSON
+object of extra source columns that a partner mapping keeps (personal
+identifiers only ever as keyed hashes).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ INCIDENT_SCHEMA = pa.schema(
         pa.field("outcome", pa.string()),
         pa.field("file_id", pa.int64()),
         pa.field("row_no", pa.int64()),
+        pa.field("attrs", pa.string()),
     ]
 )
 
@@ -76,6 +79,7 @@ _DEFAULTS: dict[str, Any] = {
     "outcome": None,
     "file_id": None,
     "row_no": None,
+    "attrs": None,
 }
 
 

@@ -339,6 +339,7 @@ class PoliceUKStreetReader:
                 "outcome": null_if_blank(t["Last outcome category"]),
                 "file_id": pa.array(np.full(n, ctx.file_id, dtype=np.int64)),
                 "row_no": pa.array(lines, pa.int64()),
+                "attrs": pa.nulls(n, pa.string()),
             },
             schema=INCIDENT_SCHEMA,
         ).filter(pa.array(good))

@@ -24,7 +24,7 @@ DDL = [
         t_end TIMESTAMP NOT NULL, t_precision VARCHAR NOT NULL, lon DOUBLE, lat DOUBLE,
         x DOUBLE, y DOUBLE, crs INTEGER, loc_precision VARCHAR NOT NULL, location VARCHAR,
         lsoa VARCHAR, outcome VARCHAR, file_id BIGINT, row_no BIGINT,
-        ingested_at TIMESTAMP, updated_at TIMESTAMP)""",
+        attrs VARCHAR, ingested_at TIMESTAMP, updated_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS outcomes (
         crime_id VARCHAR, force VARCHAR, month TIMESTAMP, outcome VARCHAR, lsoa VARCHAR,
         file_id BIGINT, row_no BIGINT)""",
