@@ -1,0 +1,34 @@
+"""Typed settings, read only by the outer layers (``api`` and ``cli``).
+
+Values come from environment variables with the ``CRIMEMAP_`` prefix (or a
+``.env`` file). The library never reads them: the API and the CLI build one
+:class:`Settings` object and pass explicit arguments down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """crimemap configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="CRIMEMAP_", env_file=".env", extra="ignore")
+
+    store: str = Field("crimemap.duckdb", description="Store URL or DuckDB file path.")
+    out_dir: Path = Field(Path("out"), description="Where reports and exports are written.")
+    host: str = Field("127.0.0.1", description="API bind address.")
+    port: int = Field(8000, description="API port.")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted upload (bytes).")
+    basemap_style_url: str | None = Field(
+        None, description="Online MapLibre style URL for deployments with internet; offline outlines otherwise."
+    )
+    pii_key: SecretStr | None = Field(None, description="Secret for keyed hashing of personal identifiers.")
+    disclosure_threshold: int = Field(5, description="Public counts below this are suppressed.")
+    retention_months: int | None = Field(None, description="Delete incidents older than this on maintain.")
+    threads: int = Field(2, description="Worker threads for ingest and compute.")
