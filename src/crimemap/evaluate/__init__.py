@@ -1,0 +1,56 @@
+"""Evaluation: rolling-origin back-tests, forecast metrics, export and reports."""
+
+from crimemap.evaluate.backtest import (
+    BacktestConfig,
+    PreparedData,
+    backtest,
+    default_origins,
+    next_period,
+    prepare,
+    run_task,
+)
+from crimemap.evaluate.intervals import Interval, origin_interval
+from crimemap.evaluate.metrics import (
+    CURVE_COVERAGES,
+    DEFAULT_COVERAGES,
+    ForecastScores,
+    RankScores,
+    band_coverage,
+    cells_for_coverage,
+    forecast_scores,
+    poisson_crps,
+    poisson_loglik,
+    rank_scores,
+    spearman,
+)
+from crimemap.evaluate.results import BacktestResult, OriginResult, metric_direction
+from crimemap.evaluate.spec import REFERENCE_LABELS, REFERENCE_MODELS, ModelSpec
+
+__all__ = [
+    "CURVE_COVERAGES",
+    "DEFAULT_COVERAGES",
+    "REFERENCE_LABELS",
+    "REFERENCE_MODELS",
+    "BacktestConfig",
+    "BacktestResult",
+    "ForecastScores",
+    "Interval",
+    "ModelSpec",
+    "OriginResult",
+    "PreparedData",
+    "RankScores",
+    "backtest",
+    "band_coverage",
+    "cells_for_coverage",
+    "default_origins",
+    "forecast_scores",
+    "metric_direction",
+    "next_period",
+    "origin_interval",
+    "poisson_crps",
+    "poisson_loglik",
+    "prepare",
+    "rank_scores",
+    "run_task",
+    "spearman",
+]

@@ -1,0 +1,481 @@
+"""Rolling-origin back-testing of forecasters (out-of-sample by construction).
+
+For each origin ``t`` (a month for police.uk, a week or a day for sources
+with exact times) every model is fitted on the incidents that start before
+``t`` only, predicts the window ``[t + (h-1), t + h)`` periods for each
+horizon ``h``, and is scored against what then happened (Tashman 2000,
+*Int. J. Forecasting* 16, 437-450: "rolling-origin evaluation").
+
+* **Study area** at ``t``: every grid cell holding at least one located
+  incident of *any* category (including ASB) before ``t``. Every study cell
+  gets a score; crimes in cells first seen at or after ``t`` (and unlocated
+  ones) cannot be ranked by anyone and are counted apart (``n_outside``).
+* **Observed counts**, the study area and the hindsight reference are
+  computed once per (force, crime set) as a cell x period cube; each origin
+  is then a slice.
+* **Reference rows** (not forecasts): ``oracle`` scores the observed counts
+  themselves (the ceiling), ``hindsight`` the long-run mean count of every
+  *other* complete period with data, before and after the origin (it peeks
+  at the future, so it is labelled as not a forecast).
+
+Each (crime set, model, origin) task is a pure function of the prepared data
+(:func:`run_task`), so a caller may fan tasks out to an executor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from crimemap.errors import InputError, InsufficientDataError
+from crimemap.evaluate.metrics import DEFAULT_COVERAGES, forecast_scores
+from crimemap.evaluate.results import BacktestResult, OriginResult
+from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
+from crimemap.forecast.base import get_model, make_model
+from crimemap.spatial.cube import bin_starts
+from crimemap.spatial.grid import Grid, cell_index
+from crimemap.spatial.units import Units
+from crimemap.table import IncidentTable
+from crimemap.taxonomy import crime_set as crime_set_categories
+
+__all__ = [
+    "BacktestConfig",
+    "PreparedData",
+    "prepare",
+    "default_origins",
+    "run_task",
+    "backtest",
+    "next_period",
+]
+
+_PRECISION_RANK = {"month": 0, "day": 1, "minute": 2}
+_FREQ_NEEDS = {"M": 0, "W": 1, "D": 1}
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Settings of a back-test (stored with its outputs for reproduction).
+
+    Attributes
+    ----------
+    cell_size : float
+        Grid cell side in metres (250 m by default).
+    freq : {"M", "W", "D"}
+        Period of the origins and of the forecast window.
+    horizons : tuple of int
+        Forecast horizons in periods (1 = the period starting at the origin).
+    coverages : tuple of float
+        Area coverages of the hit rate / PAI / PEI columns.
+    n_seeds : int
+        Random tie-breaking permutations averaged in the ranking metrics.
+    seed : int
+        Seed of the tie-breaking.
+    start : str or None
+        Ignore incidents that start before this time (e.g. placeholder dates).
+    """
+
+    cell_size: float = 250.0
+    freq: str = "M"
+    horizons: tuple[int, ...] = (1,)
+    coverages: tuple[float, ...] = DEFAULT_COVERAGES
+    n_seeds: int = 10
+    seed: int = 0
+    start: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.freq not in _FREQ_NEEDS:
+            raise InputError(f"unknown back-test frequency {self.freq!r}; use M, W or D")
+        if not self.horizons or min(self.horizons) < 1:
+            raise InputError("horizons must be positive integers")
+
+
+def _period_range(first: np.datetime64, last: np.datetime64, freq: str) -> np.ndarray:
+    """Period starts from ``first`` to ``last`` (both bin starts), inclusive."""
+    if freq == "M":
+        m0, m1 = np.array([first, last], dtype="datetime64[s]").astype("datetime64[M]")
+        return np.arange(m0, m1 + 1).astype("datetime64[s]")
+    step = np.timedelta64({"W": 7, "D": 1}[freq], "D").astype("timedelta64[s]")
+    return np.arange(first, last + step, step).astype("datetime64[s]")
+
+
+def next_period(start: np.datetime64, freq: str, n: int = 1) -> np.datetime64:
+    """Start of the period ``n`` periods after the one starting at ``start``."""
+    s = np.array(start, dtype="datetime64[s]")
+    if freq == "M":
+        out = (s.astype("datetime64[M]") + n).astype("datetime64[s]")
+    else:
+        out = s + np.timedelta64({"W": 7, "D": 1}[freq] * n, "D").astype("timedelta64[s]")
+    return np.datetime64(out.item(), "s")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedData:
+    """One force's incidents indexed once for every origin of a back-test.
+
+    Attributes
+    ----------
+    force : str
+        Label of the data (force or city).
+    incidents : IncidentTable
+        All incidents used (every category), after the ``start`` cut.
+    units : Units
+        Every grid cell that ever holds a located incident.
+    periods : numpy.ndarray
+        Period starts from the first to the last incident.
+    complete : numpy.ndarray
+        ``(t,)`` bool: the period is inside the data span and has incidents.
+    first_seen : numpy.ndarray
+        ``(n_cells,)`` index of the first period with an incident in the cell.
+    cubes : mapping
+        Crime set -> ``(n_cells, t)`` counts of located incidents.
+    unlocated : mapping
+        Crime set -> ``(t,)`` counts of incidents without a cell.
+    events : mapping
+        Crime set -> its incidents sorted by ``t_start`` (so the training
+        data of an origin is a zero-copy prefix).
+    event_starts : mapping
+        Crime set -> sorted ``t_start`` of those incidents.
+    freq : str
+        Period of the cube.
+    """
+
+    force: str
+    incidents: IncidentTable
+    units: Units
+    periods: np.ndarray
+    complete: np.ndarray
+    first_seen: np.ndarray
+    cubes: Mapping[str, np.ndarray]
+    unlocated: Mapping[str, np.ndarray]
+    events: Mapping[str, IncidentTable]
+    event_starts: Mapping[str, np.ndarray]
+    freq: str
+
+    def training_events(self, crime_set: str, origin: np.datetime64) -> IncidentTable:
+        """The crime set's incidents that start strictly before ``origin``."""
+        n = int(np.searchsorted(self.event_starts[crime_set], origin, side="left"))
+        return IncidentTable(self.events[crime_set].arrow.slice(0, n))
+
+    def period_index(self, origin: np.datetime64 | str) -> int:
+        """Index of the period starting at ``origin``."""
+        o = bin_starts(np.array([origin], dtype="datetime64[s]"), self.freq)[0]
+        i = int(np.searchsorted(self.periods, o))
+        if i >= len(self.periods) or self.periods[i] != o:
+            raise InputError(f"origin {origin} is outside the data ({self.span()})")
+        return i
+
+    def span(self) -> str:
+        """The data range, as text."""
+        return f"{self.periods[0]} .. {next_period(self.periods[-1], self.freq)}"
+
+
+def prepare(
+    incidents: IncidentTable,
+    crime_sets: Sequence[str],
+    config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe
+    *,
+    force: str | None = None,
+) -> PreparedData:
+    """Index incidents by cell and period once for a whole back-test.
+
+    Raises
+    ------
+    crimemap.errors.InputError
+        If ``freq`` is finer than the incidents' time precision.
+    crimemap.errors.InsufficientDataError
+        If there are no located incidents.
+    """
+    if config.start is not None:
+        incidents = incidents.filter(start=config.start)
+    if len(incidents) == 0:
+        raise InsufficientDataError("no incidents to back-test")
+    prec = incidents.arrow["t_precision"].unique().to_pylist()
+    if min(_PRECISION_RANK[p] for p in prec) < _FREQ_NEEDS[config.freq]:
+        raise InputError(
+            f"back-test period {config.freq!r} is finer than the data's time precision "
+            f"({', '.join(sorted(prec))}); police.uk data is month-only"
+        )
+    xy = incidents.xy()
+    ok = np.isfinite(xy).all(axis=1)
+    if not ok.any():
+        raise InsufficientDataError("no located incidents to back-test")
+    crs = int(incidents.arrow["crs"][0].as_py() or 27700)
+    grid = Grid(config.cell_size, crs)
+    units = grid.units(grid.ij(xy[ok, 0], xy[ok, 1]))
+    pos = cell_index(units, incidents)
+
+    t_start = incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
+    bins = bin_starts(t_start, config.freq)
+    first, last = bins.min(), bins.max()
+    periods = _period_range(first, last, config.freq)
+    tix = np.searchsorted(periods, bins)
+
+    cats = np.asarray(incidents.arrow["category"].to_numpy(zero_copy_only=False), dtype=object)
+    data_start = np.datetime64(config.start, "s") if config.start is not None else t_start.min()
+    data_end = incidents.arrow["t_end"].to_numpy().astype("datetime64[s]").max()
+    ends = np.array([next_period(p, config.freq) for p in periods], dtype="datetime64[s]")
+    any_counts = np.bincount(tix, minlength=len(periods))
+    complete = (periods >= bin_starts(np.array([data_start]), config.freq)[0]) & (ends <= data_end)
+    complete &= any_counts > 0
+    if config.freq != "M":
+        complete &= periods >= data_start
+
+    first_seen = np.full(len(units), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_seen, pos[pos >= 0], tix[pos >= 0])
+
+    cubes: dict[str, np.ndarray] = {}
+    unloc: dict[str, np.ndarray] = {}
+    events: dict[str, IncidentTable] = {}
+    starts: dict[str, np.ndarray] = {}
+    for cs in dict.fromkeys(crime_sets):
+        sel = np.isin(cats, sorted(crime_set_categories(cs)))
+        m = sel & (pos >= 0)
+        c = np.zeros((len(units), len(periods)))
+        np.add.at(c, (pos[m], tix[m]), 1.0)
+        c.setflags(write=False)
+        cubes[cs] = c
+        u = np.bincount(tix[sel & (pos < 0)], minlength=len(periods)).astype(float)
+        u.setflags(write=False)
+        unloc[cs] = u
+        idx = np.flatnonzero(sel)
+        idx = idx[np.argsort(t_start[idx], kind="stable")]
+        events[cs] = IncidentTable(incidents.arrow.take(pa.array(idx)))
+        st = t_start[idx]
+        st.setflags(write=False)
+        starts[cs] = st
+    for a in (periods, complete, first_seen):
+        a.setflags(write=False)
+    name = force
+    if name is None:
+        forces = incidents.arrow["force"].unique().to_pylist()
+        name = forces[0] if len(forces) == 1 else "+".join(sorted(forces))
+    return PreparedData(
+        force=name,
+        incidents=incidents,
+        units=units,
+        periods=periods,
+        complete=complete,
+        first_seen=first_seen,
+        cubes=MappingProxyType(cubes),
+        unlocated=MappingProxyType(unloc),
+        events=MappingProxyType(events),
+        event_starts=MappingProxyType(starts),
+        freq=config.freq,
+    )
+
+
+def default_origins(
+    prep: PreparedData, n: int = 12, horizons: Sequence[int] = (1,)
+) -> list[np.datetime64]:
+    """The last ``n`` periods usable as origins.
+
+    An origin needs data before it and a complete period with data at every
+    horizon (a month missing from the source is skipped, not scored as zero).
+    """
+    ok = []
+    for i in range(1, len(prep.periods)):
+        targets = [i + h - 1 for h in horizons]
+        if all(t < len(prep.periods) and prep.complete[t] for t in targets):
+            ok.append(prep.periods[i])
+    if not ok:
+        raise InsufficientDataError("no period can serve as a back-test origin")
+    return ok[-n:]
+
+
+def run_task(
+    prep: PreparedData,
+    crime_set: str,
+    spec: ModelSpec,
+    origin: np.datetime64 | str,
+    config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe
+) -> list[OriginResult]:
+    """Fit one model at one origin on data before it, predict and score.
+
+    Pure: depends only on its arguments. Returns one result per horizon.
+    """
+    t = prep.period_index(origin)
+    o = prep.periods[t]
+    study = prep.first_seen < t
+    if not study.any():
+        raise InsufficientDataError(f"no incident before origin {o}: empty study area")
+    units = prep.units.subset(study)
+    cube = prep.cubes[crime_set]
+    areas = units.areas
+    tie_ids = _cell_keys(units)
+
+    model: Any = None
+    fit_s = 0.0
+    if spec.name not in REFERENCE_MODELS:
+        events = prep.training_events(crime_set, o)
+        model = make_model(spec.name, _model_params(spec, prep.freq))
+        t0 = time.perf_counter()
+        model.fit(events, units=units, until=o)
+        fit_s = time.perf_counter() - t0
+
+    out = []
+    for h in config.horizons:
+        ti = t + h - 1
+        if ti >= len(prep.periods) or not prep.complete[ti]:
+            raise InsufficientDataError(f"no complete data {h} period(s) after origin {o}")
+        start, end = prep.periods[ti], next_period(prep.periods[ti], prep.freq)
+        observed = cube[study, ti]
+        lo = hi = None
+        pred_s = 0.0
+        if spec.name == "oracle":
+            mean = observed.copy()
+        elif spec.name == "hindsight":
+            others = prep.complete.copy()
+            others[ti] = False
+            if not others.any():
+                raise InsufficientDataError("hindsight needs at least one other period")
+            mean = cube[study][:, others].mean(axis=1)
+        else:
+            t0 = time.perf_counter()
+            surface = model.predict(start=start, end=end)
+            pred_s = time.perf_counter() - t0
+            _check_surface(surface, units)
+            mean, lo, hi = surface.mean, surface.lo90, surface.hi90
+        scores = forecast_scores(
+            mean,
+            observed,
+            areas=areas,
+            lo90=lo,
+            hi90=hi,
+            coverages=config.coverages,
+            seed=config.seed,
+            n_seeds=config.n_seeds,
+            ids=tie_ids,
+        )
+        outside = float(cube[:, ti].sum() - observed.sum() + prep.unlocated[crime_set][ti])
+        out.append(
+            OriginResult(
+                force=prep.force,
+                crime_set=crime_set,
+                model=spec.label,
+                origin=o,
+                horizon=h,
+                start=start,
+                end=end,
+                reference=spec.name in REFERENCE_MODELS,
+                scores=scores,
+                n_outside=outside,
+                fit_seconds=fit_s,
+                predict_seconds=pred_s,
+                ij=units.ij if units.ij is not None else np.empty((0, 2), np.int64),
+                mean=np.asarray(mean, float),
+                lo90=lo,
+                hi90=hi,
+                params=MappingProxyType(dict(spec.params)),
+            )
+        )
+    return out
+
+
+def _cell_keys(units: Units) -> np.ndarray:
+    """One sortable integer per grid cell, from its (i, j): tie-break keys follow places."""
+    if units.ij is None:
+        return np.argsort(np.argsort(units.ids))
+    ij = units.ij.astype(np.int64)
+    return (ij[:, 0] + (1 << 31)) * (1 << 32) + (ij[:, 1] + (1 << 31))
+
+
+def _model_params(spec: ModelSpec, freq: str) -> dict[str, Any]:
+    """The spec's parameters, with the back-test's period as ``freq`` by default."""
+    params = dict(spec.params)
+    sig = inspect.signature(get_model(spec.name))
+    if "freq" in sig.parameters and "freq" not in params:
+        params["freq"] = freq
+    return params
+
+
+def _check_surface(surface: Any, units: Units) -> None:
+    if len(surface.units) != len(units) or (
+        surface.units is not units and not np.array_equal(surface.units.ids, units.ids)
+    ):
+        raise InputError(
+            f"model {getattr(surface, 'model', '?')} scored other units than the study area"
+        )
+
+
+def backtest(
+    incidents: IncidentTable,
+    *,
+    crime_sets: Sequence[str],
+    models: Iterable[ModelSpec | str],
+    origins: Sequence[np.datetime64 | str] | None = None,
+    n_origins: int = 12,
+    config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe
+    references: Sequence[str] = REFERENCE_MODELS,
+    force: str | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[OriginResult], None] | None = None,
+) -> BacktestResult:
+    """Run a rolling-origin back-test for one force (or city).
+
+    Parameters
+    ----------
+    incidents : IncidentTable
+        Every incident of the force (all categories: the study area uses
+        them all).
+    crime_sets : sequence of str
+        Crime set names (see :data:`crimemap.taxonomy.CRIME_SETS`).
+    models : iterable of ModelSpec or str
+        Registered models (``"name"`` or ``"name:k=v,..."``).
+    origins : sequence, optional
+        Origin periods; default the last ``n_origins`` usable ones.
+    config : BacktestConfig
+        Grid, period, horizons, coverages and tie-breaking.
+    references : sequence of str
+        Reference rows to add (``oracle``, ``hindsight``).
+    executor : concurrent.futures.Executor, optional
+        Runs the (crime set, model, origin) tasks; serial when omitted.
+    progress : callable, optional
+        Called with each result as it is produced.
+    """
+    specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
+    specs = [ModelSpec(r) for r in references if r not in {s.name for s in specs}] + specs
+    for cs in crime_sets:
+        crime_set_categories(cs)
+    prep = prepare(incidents, crime_sets, config, force=force)
+    if origins is None:
+        origin_list = default_origins(prep, n_origins, config.horizons)
+    else:
+        origin_list = [prep.periods[prep.period_index(o)] for o in origins]
+    tasks = [(cs, s, o) for cs in crime_sets for s in specs for o in origin_list]
+    fn = partial(_run_packed, prep, config)
+    results: list[OriginResult] = []
+    mapped = executor.map(fn, tasks) if executor is not None else map(fn, tasks)
+    for rs in mapped:
+        for r in rs:
+            results.append(r)
+            if progress is not None:
+                progress(r)
+    meta = {
+        "force": prep.force,
+        "data_range": prep.span(),
+        "n_incidents": len(prep.incidents),
+        "n_cells_ever": len(prep.units),
+        "missing_periods": [
+            str(p) for p, c in zip(prep.periods, prep.complete, strict=True) if not c
+        ],
+        "origins": [str(o) for o in origin_list],
+        "crime_sets": list(crime_sets),
+        "models": [s.to_dict() for s in specs],
+    }
+    return BacktestResult(config=config, results=tuple(results), meta=(meta,))
+
+
+def _run_packed(
+    prep: PreparedData, config: BacktestConfig, task: tuple[str, ModelSpec, np.datetime64]
+) -> list[OriginResult]:
+    cs, spec, origin = task
+    return run_task(prep, cs, spec, origin, config)
