@@ -1,0 +1,1 @@
+"""The command line interface (outer layer; the library never imports it)."""

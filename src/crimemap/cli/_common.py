@@ -1,0 +1,70 @@
+"""Shared CLI plumbing: settings, store, progress bars and error display."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crimemap.errors import CrimemapError, IngestError
+from crimemap.settings import Settings
+from crimemap.store import Store, open_store
+
+__all__ = ["console", "settings", "store_from_cli", "progress_bar", "handle_errors"]
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings() -> Settings:
+    """The settings for this process (environment + .env)."""
+    return Settings()
+
+
+def store_from_cli(store: str | None, *, read_only: bool = False) -> Store:
+    """Open the store named on the command line, else the configured one."""
+    return open_store(store or settings().store, read_only=read_only)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar; yields an ``update(done, total)`` callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    ) as prog:
+        task = prog.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        yield update
+
+
+def handle_errors(fn: F) -> F:
+    """Print domain errors plainly (no traceback) and exit with status 1 or 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except IngestError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+            raise SystemExit(2) from None
+        except CrimemapError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+            raise SystemExit(1) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,49 @@
+"""The ``crimemap`` command line (a thin layer over the library)."""
+
+from __future__ import annotations
+
+import typer
+
+from crimemap.cli.demo import demo_command
+from crimemap.cli.ingest_cmd import export_command, ingest_command, status_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="crimemap",
+    help="Pool, detect, track and forecast concentrations of crime. Places and times, never people.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("ingest")(ingest_command)
+app.command("status")(status_command)
+app.command("export")(export_command)
+app.command("demo")(demo_command)
+
+
+def _register_optional() -> None:
+    """Commands whose modules belong to later pipeline stages."""
+    import importlib
+
+    for module, attr, name in [
+        ("crimemap.cli.hotspots", "hotspots", "hotspots"),
+        ("crimemap.cli.backtest", "backtest", "backtest"),
+        ("crimemap.cli.forecast", "forecast", "forecast"),
+        ("crimemap.cli.serve", "serve", "serve"),
+    ]:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        app.command(name)(getattr(mod, attr))
+
+
+_register_optional()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
