@@ -9,6 +9,16 @@ from crimemap.evaluate.backtest import (
     prepare,
     run_task,
 )
+from crimemap.evaluate.export import (
+    EXPORT_COLUMNS,
+    format_origin,
+    predictions_frame,
+    read_predictions,
+    surface_frame,
+    write_predictions,
+    write_surface,
+    write_surface_geojson,
+)
 from crimemap.evaluate.intervals import Interval, origin_interval
 from crimemap.evaluate.metrics import (
     CURVE_COVERAGES,
@@ -23,10 +33,21 @@ from crimemap.evaluate.metrics import (
     rank_scores,
     spearman,
 )
+from crimemap.evaluate.report import ReportFiles, write_report
 from crimemap.evaluate.results import BacktestResult, OriginResult, metric_direction
 from crimemap.evaluate.spec import REFERENCE_LABELS, REFERENCE_MODELS, ModelSpec
 
 __all__ = [
+    "EXPORT_COLUMNS",
+    "ReportFiles",
+    "format_origin",
+    "predictions_frame",
+    "read_predictions",
+    "surface_frame",
+    "write_predictions",
+    "write_report",
+    "write_surface",
+    "write_surface_geojson",
     "CURVE_COVERAGES",
     "DEFAULT_COVERAGES",
     "REFERENCE_LABELS",

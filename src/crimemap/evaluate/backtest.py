@@ -175,7 +175,10 @@ class PreparedData:
 
     def span(self) -> str:
         """The data range, as text."""
-        return f"{self.periods[0]} .. {next_period(self.periods[-1], self.freq)}"
+        unit = "datetime64[M]" if self.freq == "M" else "datetime64[D]"
+        first = self.periods[0].astype(unit)
+        last = np.datetime64(next_period(self.periods[-1], self.freq)).astype(unit)
+        return f"{first} .. {last} (exclusive)"
 
 
 def prepare(
@@ -464,6 +467,7 @@ def backtest(
         "data_range": prep.span(),
         "n_incidents": len(prep.incidents),
         "n_cells_ever": len(prep.units),
+        "crs": prep.units.crs,
         "missing_periods": [
             str(p) for p, c in zip(prep.periods, prep.complete, strict=True) if not c
         ],
