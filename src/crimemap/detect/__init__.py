@@ -19,6 +19,8 @@ from crimemap.detect.emerging import (
 from crimemap.detect.fdr import fdr_bh
 from crimemap.detect.gistar import GiStarResult, gi_star, gi_star_z
 from crimemap.detect.harm import HARM_SOURCE, aggregate_weights, harm_weights
+from crimemap.detect.kde import KdeResult, kde_at, kde_grid, kernel
+from crimemap.detect.knox import KnoxResult, knox_test
 from crimemap.detect.lisa import LISA_LABELS, LisaResult, local_moran
 from crimemap.detect.trend import MannKendall, mann_kendall
 
@@ -37,6 +39,12 @@ __all__ = [
     "poisson_lorenz",
     "space_time_gi_star",
     "top_share",
+    "KdeResult",
+    "KnoxResult",
+    "kde_at",
+    "kde_grid",
+    "kernel",
+    "knox_test",
     "HARM_SOURCE",
     "LISA_LABELS",
     "GiStarResult",
