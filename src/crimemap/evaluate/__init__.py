@@ -33,11 +33,15 @@ from crimemap.evaluate.metrics import (
     rank_scores,
     spearman,
 )
+from crimemap.evaluate.operational import Horizon, forecast_next, parse_horizon
 from crimemap.evaluate.report import ReportFiles, write_report
 from crimemap.evaluate.results import BacktestResult, OriginResult, metric_direction
 from crimemap.evaluate.spec import REFERENCE_LABELS, REFERENCE_MODELS, ModelSpec
 
 __all__ = [
+    "Horizon",
+    "forecast_next",
+    "parse_horizon",
     "EXPORT_COLUMNS",
     "ReportFiles",
     "format_origin",

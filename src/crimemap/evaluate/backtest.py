@@ -24,7 +24,6 @@ Each (crime set, model, origin) task is a pure function of the prepared data
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -37,10 +36,11 @@ import numpy as np
 import pyarrow as pa
 
 from crimemap.errors import InputError, InsufficientDataError
+from crimemap.evaluate._models import cell_keys, check_surface, model_params
 from crimemap.evaluate.metrics import DEFAULT_COVERAGES, forecast_scores
 from crimemap.evaluate.results import BacktestResult, OriginResult
 from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
-from crimemap.forecast.base import get_model, make_model
+from crimemap.forecast.base import make_model
 from crimemap.spatial.cube import bin_starts
 from crimemap.spatial.grid import Grid, cell_index
 from crimemap.spatial.units import Units
@@ -313,13 +313,13 @@ def run_task(
     units = prep.units.subset(study)
     cube = prep.cubes[crime_set]
     areas = units.areas
-    tie_ids = _cell_keys(units)
+    tie_ids = cell_keys(units)
 
     model: Any = None
     fit_s = 0.0
     if spec.name not in REFERENCE_MODELS:
         events = prep.training_events(crime_set, o)
-        model = make_model(spec.name, _model_params(spec, prep.freq))
+        model = make_model(spec.name, model_params(spec, prep.freq))
         t0 = time.perf_counter()
         model.fit(events, units=units, until=o)
         fit_s = time.perf_counter() - t0
@@ -345,7 +345,7 @@ def run_task(
             t0 = time.perf_counter()
             surface = model.predict(start=start, end=end)
             pred_s = time.perf_counter() - t0
-            _check_surface(surface, units)
+            check_surface(surface, units)
             mean, lo, hi = surface.mean, surface.lo90, surface.hi90
         scores = forecast_scores(
             mean,
@@ -381,32 +381,6 @@ def run_task(
             )
         )
     return out
-
-
-def _cell_keys(units: Units) -> np.ndarray:
-    """One sortable integer per grid cell, from its (i, j): tie-break keys follow places."""
-    if units.ij is None:
-        return np.argsort(np.argsort(units.ids))
-    ij = units.ij.astype(np.int64)
-    return (ij[:, 0] + (1 << 31)) * (1 << 32) + (ij[:, 1] + (1 << 31))
-
-
-def _model_params(spec: ModelSpec, freq: str) -> dict[str, Any]:
-    """The spec's parameters, with the back-test's period as ``freq`` by default."""
-    params = dict(spec.params)
-    sig = inspect.signature(get_model(spec.name))
-    if "freq" in sig.parameters and "freq" not in params:
-        params["freq"] = freq
-    return params
-
-
-def _check_surface(surface: Any, units: Units) -> None:
-    if len(surface.units) != len(units) or (
-        surface.units is not units and not np.array_equal(surface.units.ids, units.ids)
-    ):
-        raise InputError(
-            f"model {getattr(surface, 'model', '?')} scored other units than the study area"
-        )
 
 
 def backtest(
