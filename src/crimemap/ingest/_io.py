@@ -41,6 +41,19 @@ class SourceFile:
     raw: bytes
     _data: bytes | None = field(default=None, repr=False)
     _sha: str | None = field(default=None, repr=False)
+    _size: int | None = field(default=None, repr=False)
+
+    def release(self) -> None:
+        """Drop the bytes once read (keeps checksum and size) to bound memory."""
+        _ = self.sha256
+        self._size = len(self.raw)
+        self.raw = b""
+        self._data = None
+
+    @property
+    def size(self) -> int:
+        """Size in bytes as stored."""
+        return self._size if self._size is not None else len(self.raw)
 
     @property
     def basename(self) -> str:

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from crimemap.errors import IngestError, InputError, RowIssue
 from crimemap.ingest._io import SourceFile, expand_paths
@@ -78,7 +78,10 @@ class Batch:
 
 
 def _read_one(src: SourceFile, reader: Reader, ctx: ReadContext) -> ReadResult:
-    return reader.read(src, ctx)
+    try:
+        return reader.read(src, ctx)
+    finally:
+        src.release()
 
 
 def read_batch(
@@ -187,7 +190,7 @@ def read_batch(
                 ctx.file_id,
                 src.name,
                 src.sha256,
-                len(src.raw),
+                src.size,
                 r.name,
                 res.target,
                 res.source,
@@ -219,11 +222,9 @@ def _merge_repeated_ids(t: pa.Table) -> tuple[pa.Table, int]:
     The first occurrence is kept; a later non-null outcome replaces its
     outcome (a Crime ID seen again in a later download updates the outcome).
     """
-    counts = t.group_by("incident_id").aggregate([("incident_id", "count")])
-    dup_ids = counts.filter(pc.greater(counts["incident_id_count"], 1))["incident_id"]
-    if len(dup_ids) == 0:
+    rows = _candidate_duplicates(t["incident_id"])
+    if rows.size == 0:
         return t, 0
-    rows = np.flatnonzero(pc.is_in(t["incident_id"], dup_ids).to_numpy(zero_copy_only=False))
     ids = t["incident_id"].take(pa.array(rows)).to_pylist()
     outs = t["outcome"].take(pa.array(rows)).to_pylist()
     first: dict[str, int] = {}
@@ -244,6 +245,29 @@ def _merge_repeated_ids(t: pa.Table) -> tuple[pa.Table, int]:
             t.schema.get_field_index("outcome"), "outcome", pa.array(outcome, pa.string())
         )
     return t.filter(pa.array(~drop)), int(drop.sum())
+
+
+def _candidate_duplicates(ids: pa.ChunkedArray) -> np.ndarray:
+    """Rows whose id's 64-bit hash repeats (a superset of the true duplicates).
+
+    Hashing with DuckDB's vectorised, multi-threaded ``hash`` and sorting the
+    integers is an order of magnitude cheaper than grouping 1.3 M strings;
+    the few candidates are then compared exactly by the caller.
+    """
+    con = duckdb.connect()
+    try:
+        ids_tbl = pa.table({"id": ids})  # noqa: F841  (referenced by name in SQL)
+        h = con.execute("SELECT hash(id) AS h FROM ids_tbl").fetchnumpy()["h"]
+    finally:
+        con.close()
+    h = np.asarray(h, dtype=np.uint64)
+    order = np.argsort(h, kind="stable")
+    sh = h[order]
+    same = sh[1:] == sh[:-1]
+    dup = np.zeros(len(sh), bool)
+    dup[1:] |= same
+    dup[:-1] |= same
+    return np.sort(order[dup])
 
 
 def read_incidents(

@@ -1,0 +1,103 @@
+"""Ingest benchmark (issue #2).
+
+Ingests every police.uk street file in ../shared/data/police-uk into a fresh
+DuckDB store and, in the same run, times the reference: a plain pandas
+``read_csv`` of each file + ``concat``. Each variant runs in its own child
+process so that peak memory (max RSS) is measured separately; each is run
+``--repeat`` times and the best time is reported.
+
+Goal: 1.3 M rows in under 10 s on 2 cores, at least 3x faster than the pandas
+reference, peak memory under 2 GB.
+
+Usage: python bench/bench_ingest.py [--data DIR] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _files(data: Path) -> list[Path]:
+    return sorted(data.glob("*/*-street.csv.gz"))
+
+
+def run_ours(data: Path) -> dict[str, float]:
+    from crimemap.ingest import ingest
+    from crimemap.store import DuckDBStore
+
+    files = _files(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        st = DuckDBStore(Path(tmp) / "bench.duckdb")
+        t0 = time.perf_counter()
+        rep = ingest(st, files)
+        st.close()
+        dt = time.perf_counter() - t0
+    return {"seconds": dt, "rows": rep.rows_read, "stored": rep.rows_inserted}
+
+
+def run_pandas(data: Path) -> dict[str, float]:
+    import pandas as pd
+
+    files = _files(data)
+    t0 = time.perf_counter()
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "rows": len(df), "stored": 0}
+
+
+def child(which: str, data: Path) -> None:
+    out = run_ours(data) if which == "crimemap" else run_pandas(data)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "police-uk")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", choices=["crimemap", "pandas"])
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.data)
+        return
+    n_files = len(_files(args.data))
+    print(f"police.uk street files: {n_files} in {args.data}")
+    res: dict[str, dict[str, float]] = {}
+    for which in ("pandas", "crimemap"):
+        runs = []
+        for _ in range(args.repeat):
+            p = subprocess.run(
+                [sys.executable, __file__, "--child", which, "--data", str(args.data)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        best = min(runs, key=lambda r: r["seconds"])
+        best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+        res[which] = best
+        print(
+            f"{which:>9}: {best['rows']:,.0f} rows in {best['seconds']:.2f} s "
+            f"({best['rows'] / best['seconds']:,.0f} rows/s), peak RSS {best['peak_rss_mb']:,.0f} MB"
+            f"  [runs: {', '.join(format(r['seconds'], '.2f') for r in runs)}]"
+        )
+    ratio = res["pandas"]["seconds"] / res["crimemap"]["seconds"]
+    print(f"speed-up vs pandas read_csv+concat: {ratio:.2f}x (goal >= 3x)")
+    print(
+        f"goal < 10 s: {'met' if res['crimemap']['seconds'] < 10 else 'MISSED'}; "
+        f"goal peak < 2 GB: {'met' if res['crimemap']['peak_rss_mb'] < 2048 else 'MISSED'}; "
+        f"goal >= 3x: {'met' if ratio >= 3 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
