@@ -18,7 +18,9 @@ __all__ = ["demo_command"]
 
 @handle_errors
 def demo_command(
-    store: Annotated[Path, typer.Option(help="DuckDB file for the demo store.")] = Path("out/demo.duckdb"),
+    store: Annotated[Path, typer.Option(help="DuckDB file for the demo store.")] = Path(
+        "out/demo.duckdb"
+    ),
     serve: Annotated[bool, typer.Option(help="Start the map server at the end.")] = True,
 ) -> None:
     """Ingest the bundled sample, summarise it, and (when available) serve the map."""

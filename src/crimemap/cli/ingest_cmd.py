@@ -17,11 +17,19 @@ __all__ = ["ingest_command", "status_command", "export_command", "print_report",
 
 @handle_errors
 def ingest_command(
-    paths: Annotated[list[Path], typer.Argument(help="Files, folder trees or zip archives to ingest.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, folder trees or zip archives to ingest.")
+    ],
     policy: Annotated[str, typer.Option(help=f"Batch policy: {' or '.join(POLICIES)}.")] = "strict",
-    reader: Annotated[str | None, typer.Option(help="Reader name (default: recognise each file).")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Partner mapping file (YAML); implies --reader partner.")] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")] = None,
+    reader: Annotated[
+        str | None, typer.Option(help="Reader name (default: recognise each file).")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Partner mapping file (YAML); implies --reader partner.")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")
+    ] = None,
 ) -> None:
     """Ingest police.uk or partner files into the store, atomically, one batch."""
     cfg = settings()
@@ -31,8 +39,16 @@ def ingest_command(
         options = {"mapping": str(mapping)}
     key = cfg.pii_key.get_secret_value().encode() if cfg.pii_key else None
     with store_from_cli(store) as st, progress_bar("reading files") as update:
-        report = ingest(st, paths, policy=policy, reader=reader, reader_options=options, pii_key=key,
-                        threads=cfg.threads, progress=update)
+        report = ingest(
+            st,
+            paths,
+            policy=policy,
+            reader=reader,
+            reader_options=options,
+            pii_key=key,
+            threads=cfg.threads,
+            progress=update,
+        )
     print_report(report)
 
 
@@ -52,7 +68,9 @@ def print_report(r: IngestReport) -> None:
 
 @handle_errors
 def status_command(
-    store: Annotated[str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")
+    ] = None,
     months: Annotated[bool, typer.Option(help="Also list incidents by month.")] = False,
 ) -> None:
     """Summarise the store: rows by source, force, category and month; rejects; coverage."""
@@ -93,9 +111,13 @@ def print_status(s: StoreStatus, *, months: bool = False) -> None:
 
 @handle_errors
 def export_command(
-    table: Annotated[str, typer.Argument(help="Table: incidents, outcomes, stop_search, files, rejects, ...")],
+    table: Annotated[
+        str, typer.Argument(help="Table: incidents, outcomes, stop_search, files, rejects, ...")
+    ],
     out: Annotated[Path, typer.Argument(help="Parquet file to write.")],
-    store: Annotated[str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")
+    ] = None,
 ) -> None:
     """Export a table of the store to Parquet."""
     with store_from_cli(store) as st:

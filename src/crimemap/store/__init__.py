@@ -17,18 +17,19 @@ DEFAULT_STORE = "crimemap.duckdb"
 def open_store(url: str | Path | None = None, *, read_only: bool = False) -> Store:
     """Open a store by URL or path.
 
-    ``None`` opens :data:`DEFAULT_STORE`; ``duckdb:///path/to/file.duckdb``
-    or a plain path opens an embedded DuckDB store; ``postgresql://...`` is
+    ``None`` opens :data:`DEFAULT_STORE`; ``duckdb:///relative/file.duckdb``,
+    ``duckdb:////absolute/file.duckdb`` or a plain path opens an embedded
+    DuckDB store (``duckdb://`` alone is in memory); ``postgresql://...`` is
     reserved for the server backend.
     """
     if url is None:
         url = DEFAULT_STORE
     s = str(url)
     if s.startswith("duckdb://"):
-        s = s[len("duckdb://") :]
-        if s.startswith("/") and not s.startswith("//"):
-            s = s[1:] if s[1:2] != "/" and not Path(s).is_absolute() else s
-        return DuckDBStore(s or ":memory:", read_only=read_only)
+        # SQLAlchemy convention: duckdb:///relative.duckdb, duckdb:////abs/path.duckdb
+        rest = s[len("duckdb://") :]
+        path = rest[1:] if rest.startswith("/") else rest
+        return DuckDBStore(path or ":memory:", read_only=read_only)
     if s.startswith(("postgresql://", "postgres://")):
         raise StoreError("the PostgreSQL/PostGIS store is not available in this version")
     if "://" in s:

@@ -52,7 +52,7 @@ class DuckDBStore(Store):
         self, path: str | Path, *, read_only: bool = False, threads: int | None = None
     ) -> None:
         self.path = str(path)
-        self.url = f"duckdb:///{self.path}"
+        self.url = f"duckdb:///{self.path}"  # absolute paths give duckdb:////abs
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:

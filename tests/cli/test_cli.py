@@ -1,0 +1,51 @@
+"""The command line, run in-process with Typer's runner on real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from crimemap.cli.app import app
+
+from ..ingest._helpers import row, write
+
+runner = CliRunner()
+
+
+def test_ingest_status_export(tmp_path: Path, police_uk: Path) -> None:
+    db = str(tmp_path / "c.duckdb")
+    files = [str(p) for p in sorted(police_uk.glob("2024-0[12]/*north-yorkshire-street.csv.gz"))]
+    r = runner.invoke(app, ["ingest", *files, "--store", db])
+    assert r.exit_code == 0, r.output
+    assert "2 file(s) ingested" in r.output and "kept:repeated_record_without_id" in r.output
+    r = runner.invoke(app, ["ingest", *files, "--store", db])
+    assert "0 file(s) ingested, 2 skipped" in r.output
+    r = runner.invoke(app, ["status", "--store", db, "--months"])
+    assert r.exit_code == 0 and "north-yorkshire" in r.output and "2024-02" in r.output
+    out = tmp_path / "inc.parquet"
+    r = runner.invoke(app, ["export", "incidents", str(out), "--store", db])
+    assert r.exit_code == 0 and out.exists()
+
+
+def test_ingest_error_is_plain_and_exit_code_2(tmp_path: Path) -> None:
+    bad = write(tmp_path / "2024-01-north-yorkshire-street.csv", [row("a", month="2024-13")])
+    r = runner.invoke(app, ["ingest", str(bad), "--store", str(tmp_path / "c.duckdb")])
+    assert r.exit_code == 2
+    assert "row 2" in r.output and "'Month'" in r.output and "unparseable_month" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_quarantine_policy_from_cli(tmp_path: Path) -> None:
+    f = write(tmp_path / "2024-01-north-yorkshire-street.csv", [row("a"), row("b", month="x")])
+    db = str(tmp_path / "c.duckdb")
+    r = runner.invoke(app, ["ingest", str(f), "--policy", "quarantine", "--store", db])
+    assert r.exit_code == 0 and "1 rejected" in r.output
+    r = runner.invoke(app, ["status", "--store", db])
+    assert "unparseable_month" in r.output
+
+
+def test_demo_runs_on_bundled_sample(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["demo", "--store", str(tmp_path / "demo.duckdb"), "--no-serve"])
+    assert r.exit_code == 0, r.output
+    assert "15 file(s) ingested" in r.output

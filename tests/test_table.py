@@ -1,0 +1,81 @@
+"""The incident table: validation, immutability, filters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from crimemap import IncidentTable
+from crimemap.errors import InputError
+from crimemap.table import INCIDENT_SCHEMA
+
+
+def small() -> IncidentTable:
+    return IncidentTable.from_columns(
+        category=["burglary", "drugs", "violent-crime"],
+        t_start=["2024-01-01", "2024-02-01", "2024-02-15T10:00"],
+        t_precision=["month", "month", "minute"],
+        x=[400000.0, None, 400100.0],
+        y=[300000.0, None, 300100.0],
+    )
+
+
+def test_defaults_and_intervals() -> None:
+    t = small()
+    assert len(t) == 3 and t.arrow.schema.equals(INCIDENT_SCHEMA)
+    ends = t.column("t_end")
+    assert str(ends[0]) == "2024-02-01T00:00:00" and str(ends[2]) == "2024-02-15T10:01:00"
+    assert list(t.column("loc_precision")) == ["exact", "none", "exact"]
+    assert not t.has_exact_times()
+
+
+def test_immutable() -> None:
+    t = small()
+    with pytest.raises(AttributeError):
+        t._t = None  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        t.xy()[0, 0] = 1.0
+
+
+def test_filters() -> None:
+    t = small()
+    assert len(t.filter(categories=["drugs"])) == 1
+    assert len(t.filter(start="2024-02-01")) == 2
+    assert len(t.filter(start="2024-02-01", end="2024-02-15")) == 1
+    assert len(t.filter(located=True)) == 2 and len(t.filter(located=False)) == 1
+    assert len(t.where(np.array([True, False, False]))) == 1
+    assert len(IncidentTable.concat([t, t])) == 6 and len(IncidentTable.empty()) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "msg"),
+    [
+        ({"category": ["not-a-category"] * 3}, "non-canonical"),
+        ({"t_precision": ["year"] * 3}, "t_precision"),
+    ],
+)
+def test_validation(change: dict, msg: str) -> None:
+    t = small().arrow
+    for k, v in change.items():
+        t = t.set_column(t.schema.get_field_index(k), k, pa.array(v))
+    with pytest.raises(InputError, match=msg):
+        IncidentTable(t)
+
+
+def test_missing_column_and_bad_interval() -> None:
+    with pytest.raises(InputError, match="lacks column"):
+        IncidentTable(small().arrow.drop_columns(["force"]))
+    t = small().arrow
+    t = t.set_column(t.schema.get_field_index("t_end"), "t_end", t["t_start"])
+    with pytest.raises(InputError, match="t_end <= t_start"):
+        IncidentTable(t)
+
+
+def test_located_rows_need_projected_coordinates() -> None:
+    t = small().arrow
+    t = t.set_column(
+        t.schema.get_field_index("loc_precision"), "loc_precision", pa.array(["exact"] * 3)
+    )
+    with pytest.raises(InputError, match="without projected"):
+        IncidentTable(t)
