@@ -81,6 +81,8 @@ def _summary(run: HotspotRun, title: str, files: list[Path]) -> None:
     s = run.summary
     t.add_row("incidents", f"{s['incidents']:,}" + (" (harm-weighted)" if s["harm"] else ""))
     t.add_row("units", f"{s['units']:,}")
+    if s["outside_area"]:
+        t.add_row("located outside the force area (dropped)", f"{s['outside_area']:,}")
     t.add_row("periods", str(s["periods"]))
     conc = run.concentration
     if conc is not None:
@@ -145,10 +147,10 @@ def hotspots(
     spec = parse_unit(unit)
     cats = crime_set(category)
     polys = None
-    if spec.kind == "lsoa":
-        folder = boundaries or settings().lsoa_geojson_dir
-        if folder is None:
-            raise InputError("--unit lsoa needs --boundaries (a folder of LSOA GeoJSON files)")
+    folder = boundaries or settings().lsoa_geojson_dir
+    if spec.kind == "lsoa" and folder is None:
+        raise InputError("--unit lsoa needs --boundaries (a folder of LSOA GeoJSON files)")
+    if folder is not None:
         polys = read_lsoa_polygons(force_lsoa_files(folder, force))
     with store_from_cli(store, read_only=True) as st:
         inc = st.incidents(forces=[force])

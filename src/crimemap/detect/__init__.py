@@ -22,6 +22,8 @@ from crimemap.detect.harm import HARM_SOURCE, aggregate_weights, harm_weights
 from crimemap.detect.kde import KdeResult, kde_at, kde_grid, kernel
 from crimemap.detect.knox import KnoxResult, knox_test
 from crimemap.detect.lisa import LISA_LABELS, LisaResult, local_moran
+from crimemap.detect.outputs import UnitSpec, parse_unit
+from crimemap.detect.pipeline import METHODS, HotspotRun, clip_to_area, run_hotspots
 from crimemap.detect.trend import MannKendall, mann_kendall
 
 __all__ = [
@@ -39,6 +41,12 @@ __all__ = [
     "poisson_lorenz",
     "space_time_gi_star",
     "top_share",
+    "METHODS",
+    "HotspotRun",
+    "UnitSpec",
+    "clip_to_area",
+    "parse_unit",
+    "run_hotspots",
     "KdeResult",
     "KnoxResult",
     "kde_at",

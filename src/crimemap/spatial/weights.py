@@ -104,7 +104,9 @@ def h3_kring(units: Units, k: int = 1) -> sp.csr_matrix:
     return w
 
 
-def polygon_contiguity(geoms: Sequence[object], *, rook: bool = False) -> sp.csr_matrix:
+def polygon_contiguity(
+    geoms: Sequence[object] | np.ndarray, *, rook: bool = False
+) -> sp.csr_matrix:
     """Contiguity between polygons that share boundary.
 
     Parameters
@@ -141,7 +143,7 @@ def row_standardise(w: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(out)
 
 
-def unit_weights(units: Units, geoms: Sequence[object] | None = None) -> sp.csr_matrix:
+def unit_weights(units: Units, geoms: Sequence[object] | np.ndarray | None = None) -> sp.csr_matrix:
     """The default neighbour weights for a kind of unit.
 
     Queen contiguity for grid cells, the 1-ring for H3 cells and queen
