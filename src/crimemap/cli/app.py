@@ -31,6 +31,9 @@ def _register_optional() -> None:
         ("crimemap.cli.backtest", "backtest", "backtest"),
         ("crimemap.cli.forecast", "forecast", "forecast"),
         ("crimemap.cli.serve", "serve", "serve"),
+        ("crimemap.cli.plan", "plan", "plan"),
+        ("crimemap.cli.fairness", "fairness", "fairness"),
+        ("crimemap.cli.transparency", "transparency", "transparency"),
     ]:
         try:
             mod = importlib.import_module(module)

@@ -1,6 +1,7 @@
 """Ingest: readers for police, council and social-services data, validation, pipeline."""
 
-from crimemap.ingest import policeuk as _policeuk  # noqa: F401  (registers built-in readers)
+from crimemap.ingest import partner as _partner  # noqa: F401  (registers built-in readers)
+from crimemap.ingest import policeuk as _policeuk  # noqa: F401
 from crimemap.ingest.base import (
     ReadContext,
     Reader,
