@@ -26,9 +26,28 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="API port.")
     max_upload_bytes: int = Field(10 * 1024 * 1024, description="Largest accepted upload (bytes).")
     basemap_style_url: str | None = Field(
-        None, description="Online MapLibre style URL for deployments with internet; offline outlines otherwise."
+        None,
+        description="Online MapLibre style URL for deployments with internet; offline outlines otherwise.",
     )
-    pii_key: SecretStr | None = Field(None, description="Secret for keyed hashing of personal identifiers.")
+    pii_key: SecretStr | None = Field(
+        None, description="Secret for keyed hashing of personal identifiers."
+    )
     disclosure_threshold: int = Field(5, description="Public counts below this are suppressed.")
-    retention_months: int | None = Field(None, description="Delete incidents older than this on maintain.")
+    retention_months: int | None = Field(
+        None, description="Delete incidents older than this on maintain."
+    )
     threads: int = Field(2, description="Worker threads for ingest and compute.")
+    forecast_model: str = Field(
+        "lgbm", description="Model (spec name[:k=v,...]) of the map's current forecast."
+    )
+    forecast_cell_m: float = Field(500.0, description="Grid cell side of the map's forecast (m).")
+    forecast_crime_set: str = Field("all-crime", description="Crime set the map's forecast covers.")
+    forecast_on_start: bool = Field(
+        True, description="Compute (or load the cached) current forecast when the API starts."
+    )
+    lsoa_geojson_dir: Path | None = Field(
+        None, description="Folder of LSOA GeoJSON files drawn as outlines on the offline basemap."
+    )
+    backtest_path: Path | None = Field(
+        None, description="Per-origin back-test results (CSV or Parquet) quoted in explanations."
+    )

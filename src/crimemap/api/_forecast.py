@@ -1,0 +1,194 @@
+"""The current forecast the map shows: computed once per data version, cached on disk.
+
+At start-up the API loads the forecast for the store's data version from
+``<out_dir>/forecasts/`` or, if there is none, fits the configured model per
+force on the chosen crime set and forecasts the month after the last month of
+data. The result is saved so that the next start (or the demo) reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crimemap.errors import InsufficientDataError
+from crimemap.evaluate.operational import forecast_next
+from crimemap.store.embedded import DuckDBStore
+from crimemap.taxonomy import crime_set
+
+__all__ = ["CurrentForecast", "DRIVER_LABELS", "load_or_compute"]
+
+#: Component name (as models report them) -> the driver it stands for.
+DRIVER_LABELS = {
+    "near_repeat": "near-repeat effect",
+    "recent": "recent events",
+    "last": "recent events",
+    "ewm": "recent events",
+    "background": "long-run baseline",
+    "long_run": "long-run baseline",
+    "mean": "long-run baseline",
+    "baseline": "average cell (model baseline)",
+    "neighbours": "near-repeat / neighbouring cells",
+    "category_mix": "recent category mix",
+    "covariates": "area covariates",
+    "season": "season",
+    "seasonal": "season",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class CurrentForecast:
+    """One forecast window for every force, on one grid.
+
+    Attributes
+    ----------
+    model, crime_set : str
+        Model registry name and the crime set forecast.
+    size : float
+        Grid cell side (metres).
+    start, end : str
+        The window ``[start, end)`` as ``YYYY-MM``.
+    ij : numpy.ndarray
+        ``(n, 2)`` cell indices; ``force`` the force of each row.
+    mean, lo90, hi90 : numpy.ndarray
+        Expected count and 90 % band (NaN where the model has none).
+    components : dict
+        Driver name -> ``(n,)`` additive parts of ``mean``.
+    """
+
+    model: str
+    crime_set: str
+    size: float
+    start: str
+    end: str
+    ij: np.ndarray
+    force: np.ndarray
+    mean: np.ndarray
+    lo90: np.ndarray
+    hi90: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def lookup(self, i: int, j: int) -> np.ndarray:
+        """Row positions of one cell (one per force that scores it)."""
+        return np.flatnonzero((self.ij[:, 0] == i) & (self.ij[:, 1] == j))
+
+
+def _month(t: np.datetime64) -> str:
+    return str(t.astype("datetime64[M]"))
+
+
+def compute(store: DuckDBStore, *, model: str, size: float, crime_set_name: str) -> CurrentForecast:
+    """Fit ``model`` per force and forecast the month after the data ends."""
+    cats = crime_set(crime_set_name)
+    parts: list[dict[str, Any]] = []
+    window: tuple[str, str] | None = None
+    for force in store.forces():
+        events = store.incidents(forces=[force])
+        if len(events.filter(categories=cats, located=True)) == 0:
+            continue
+        # The back-test's own preparation, so its scores vouch for this surface.
+        surf = forecast_next(
+            events, crime_set=crime_set_name, model=model, horizon="1m", cell_size=size
+        )
+        units = surf.units
+        until, end = surf.start, surf.end
+        n = len(units)
+        parts.append(
+            {
+                "ij": np.asarray(units.ij),
+                "force": np.full(n, force, dtype=object),
+                "mean": surf.mean,
+                "lo90": surf.lo90 if surf.lo90 is not None else np.full(n, np.nan),
+                "hi90": surf.hi90 if surf.hi90 is not None else np.full(n, np.nan),
+                "components": dict(surf.components),
+            }
+        )
+        window = (_month(until), _month(end))
+    if not parts or window is None:
+        raise InsufficientDataError("no located incidents to forecast from")
+    names = sorted({k for p in parts for k in p["components"]})
+    comps = {
+        k: np.concatenate([p["components"].get(k, np.zeros(len(p["mean"]))) for p in parts])
+        for k in names
+    }
+    return CurrentForecast(
+        model=model,
+        crime_set=crime_set_name,
+        size=size,
+        start=window[0],
+        end=window[1],
+        ij=np.concatenate([p["ij"] for p in parts]).astype(np.int64),
+        force=np.concatenate([p["force"] for p in parts]),
+        mean=np.concatenate([p["mean"] for p in parts]),
+        lo90=np.concatenate([p["lo90"] for p in parts]),
+        hi90=np.concatenate([p["hi90"] for p in parts]),
+        components=comps,
+    )
+
+
+def _path(folder: Path, key: dict[str, Any]) -> Path:
+    h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return folder / f"forecast-{key['model']}-{h}.npz"
+
+
+def save(fc: CurrentForecast, path: Path) -> None:
+    """Write a forecast to ``path`` (npz, written to a temporary name then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    meta = {k: getattr(fc, k) for k in ("model", "crime_set", "size", "start", "end")}
+    arrays: dict[str, Any] = {
+        "meta": np.array(json.dumps(meta)),
+        "ij": fc.ij,
+        "force": fc.force.astype(str),
+        "mean": fc.mean,
+        "lo90": fc.lo90,
+        "hi90": fc.hi90,
+    }
+    arrays.update({f"c_{k}": v for k, v in fc.components.items()})
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load(path: Path) -> CurrentForecast:
+    """Read a forecast written by :func:`save`."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        return CurrentForecast(
+            ij=z["ij"],
+            force=z["force"].astype(object),
+            mean=z["mean"],
+            lo90=z["lo90"],
+            hi90=z["hi90"],
+            components={k[2:]: z[k] for k in z.files if k.startswith("c_")},
+            **meta,
+        )
+
+
+def load_or_compute(
+    store: DuckDBStore,
+    folder: Path,
+    *,
+    model: str,
+    size: float,
+    crime_set_name: str,
+    version: tuple[int, int],
+) -> CurrentForecast:
+    """The cached forecast for this data version, computing and saving it if missing."""
+    key = {
+        "model": model,
+        "size": size,
+        "crime_set": crime_set_name,
+        "version": list(version),
+        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else ":memory:",
+    }
+    path = _path(folder, key)
+    if path.exists():
+        return load(path)
+    fc = compute(store, model=model, size=size, crime_set_name=crime_set_name)
+    save(fc, path)
+    return fc

@@ -1,0 +1,73 @@
+"""Offline basemap outlines: each force's area from its cells, LSOA polygons when configured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+from crimemap.api._cells import CellIndex
+
+__all__ = ["force_outlines", "lsoa_outlines"]
+
+#: Cell side (m) and least incidents per cell for a force outline: cells of
+#: crimes recorded far outside the force area (a few per cell) are left out.
+OUTLINE_CELL_M = 1000.0
+OUTLINE_MIN_COUNT = 5
+
+
+def force_outlines(index: CellIndex) -> dict[str, Any]:
+    """GeoJSON of each force's outline: the union of its busy 1 km cells, smoothed."""
+    to_wgs = Transformer.from_crs(index.crs, 4326, always_xy=True)
+    feats = []
+    for force in list(index.forces):
+        a = index.aggregate(OUTLINE_CELL_M, force=force)
+        ij = a.ij[a.value >= OUTLINE_MIN_COUNT]
+        if len(ij) == 0:
+            continue
+        s = OUTLINE_CELL_M
+        boxes = shapely.box(ij[:, 0] * s, ij[:, 1] * s, (ij[:, 0] + 1) * s, (ij[:, 1] + 1) * s)
+        # Close small gaps between busy cells, then simplify the stair-steps.
+        shape = (
+            shapely.union_all(boxes).buffer(s, join_style="mitre").buffer(-s, join_style="mitre")
+        )
+        shape = shapely.simplify(shape, s / 2)
+        geo = shapely.transform(
+            shape, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1]))
+        )
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"force": force, "kind": "force"},
+                "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geo, 1e-5))),
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def lsoa_outlines(folder: Path, codes: set[str] | None = None) -> dict[str, Any]:
+    """LSOA polygons from a folder of GeoJSON files (e.g. ONS 2011 LSOAs by district)."""
+    feats = []
+    for f in sorted(Path(folder).glob("*.json")) + sorted(Path(folder).glob("*.geojson")):
+        data = json.loads(f.read_text())
+        for feat in data.get("features", []):
+            props = feat.get("properties") or {}
+            code = props.get("LSOA11CD") or props.get("LSOA21CD") or props.get("code")
+            if codes is not None and code not in codes:
+                continue
+            geom = shapely.set_precision(shapely.from_geojson(json.dumps(feat["geometry"])), 1e-5)
+            feats.append(
+                {
+                    "type": "Feature",
+                    "properties": {
+                        "lsoa": code,
+                        "name": props.get("LSOA11NM") or props.get("LSOA21NM") or props.get("name"),
+                    },
+                    "geometry": json.loads(shapely.to_geojson(geom)),
+                }
+            )
+    return {"type": "FeatureCollection", "features": feats}

@@ -1,0 +1,105 @@
+"""Every SQL query the API runs, parameterised (never formatted from user input).
+
+The API keeps a small in-memory index of counts per 250 m cell, month,
+category and force (:mod:`crimemap.api._cells`); these queries build it from
+the store and read what the index does not hold (coverage, batches).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from crimemap.store.embedded import DuckDBStore
+
+__all__ = [
+    "BASE_CELL_M",
+    "cell_month_counts",
+    "main_crs",
+    "data_version",
+    "force_coverage",
+    "cell_incident_count",
+    "lsoa_codes",
+]
+
+#: Side of the finest cell the index keeps (metres); coarser layers sum these.
+BASE_CELL_M = 250.0
+
+_CELL_COUNTS = """
+SELECT force, category,
+       (year(t_start) - 1970) * 12 + month(t_start) - 1 AS month,
+       CAST(floor(x / ?) AS BIGINT) AS i,
+       CAST(floor(y / ?) AS BIGINT) AS j,
+       count(*) AS n
+FROM incidents
+WHERE x IS NOT NULL AND y IS NOT NULL AND crs = ? {extra}
+GROUP BY ALL
+"""
+
+
+def main_crs(store: DuckDBStore) -> int:
+    """The projected CRS that most located incidents use (27700 for UK data)."""
+    rows = store.sql(
+        "SELECT crs, count(*) AS n FROM incidents WHERE x IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+    ).to_pylist()
+    return int(rows[0]["crs"]) if rows and rows[0]["crs"] is not None else 27700
+
+
+def cell_month_counts(
+    store: DuckDBStore, crs: int, *, file_ids: list[int] | None = None
+) -> pa.Table:
+    """Incident counts per force, category, month index (months since 1970-01) and base cell.
+
+    ``file_ids`` restricts the count to the incidents of some files (the
+    incremental update after an upload).
+    """
+    params: list[Any] = [BASE_CELL_M, BASE_CELL_M, crs]
+    extra = ""
+    if file_ids is not None:
+        extra = "AND list_contains(?, file_id)"
+        params.append([int(f) for f in file_ids])
+    return store.sql(_CELL_COUNTS.format(extra=extra), params)
+
+
+def data_version(store: DuckDBStore) -> tuple[int, int]:
+    """(number of incidents, last batch id): changes whenever data is written."""
+    row = store.sql(
+        "SELECT (SELECT count(*) FROM incidents) AS n, "
+        "(SELECT coalesce(max(batch_id), 0) FROM batches) AS b"
+    ).to_pylist()[0]
+    return int(row["n"]), int(row["b"])
+
+
+def force_coverage(store: DuckDBStore, force: str | None) -> dict[str, Any]:
+    """Data coverage of one force (or every force): volume, location and time precision."""
+    row = store.sql(
+        """SELECT count(*) AS incidents, count(x) AS located,
+                  min(t_start) AS first, max(t_start) AS last,
+                  count(DISTINCT date_trunc('month', t_start)) AS months,
+                  string_agg(DISTINCT t_precision, ',') AS time_precision,
+                  string_agg(DISTINCT loc_precision, ',') AS location_precision,
+                  string_agg(DISTINCT source, ',') AS sources
+           FROM incidents WHERE (? IS NULL OR force = ?)""",
+        [force, force],
+    ).to_pylist()[0]
+    return row
+
+
+def cell_incident_count(
+    store: DuckDBStore, crs: int, size: float, i: int, j: int, categories: list[str]
+) -> int:
+    """Incidents in one grid cell straight from the incidents table (a cross-check)."""
+    row = store.sql(
+        """SELECT count(*) AS n FROM incidents
+           WHERE crs = ? AND CAST(floor(x / ?) AS BIGINT) = ? AND CAST(floor(y / ?) AS BIGINT) = ?
+             AND list_contains(?, category)""",
+        [crs, size, i, size, j, categories],
+    ).to_pylist()[0]
+    return int(row["n"])
+
+
+def lsoa_codes(store: DuckDBStore) -> set[str]:
+    """LSOA codes that appear on at least one incident."""
+    t = store.sql("SELECT DISTINCT lsoa FROM incidents WHERE lsoa IS NOT NULL")
+    return set(t["lsoa"].to_pylist())

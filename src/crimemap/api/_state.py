@@ -1,0 +1,146 @@
+"""Everything one API process holds: the store connection, the cell index, caches, the broker.
+
+DuckDB allows one read-write process per file, so the API process owns the
+only connection (the store gives each query its own cursor) and every
+upload goes through :meth:`AppState.ingest_files`, which also keeps the
+in-memory index and caches in step with the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from crimemap.api import _queries as q
+from crimemap.api._cells import CellIndex, month_label
+from crimemap.api._forecast import CurrentForecast, load_or_compute
+from crimemap.api._live import Broker
+from crimemap.errors import CrimemapError, StoreError
+from crimemap.ingest import ingest
+from crimemap.settings import Settings
+from crimemap.store.embedded import DuckDBStore
+
+__all__ = ["AppState"]
+
+log = logging.getLogger("crimemap.api")
+_T = TypeVar("_T")
+
+
+class AppState:
+    """Shared state of one API process.
+
+    Parameters
+    ----------
+    settings : Settings
+        The configuration.
+    store : DuckDBStore
+        The open store (owned by the app from now on).
+    """
+
+    def __init__(self, settings: Settings, store: DuckDBStore, cache_size: int = 256) -> None:
+        if not isinstance(store, DuckDBStore):
+            raise StoreError("the API serves the embedded DuckDB store")
+        self.settings = settings
+        self.store = store
+        self.crs = q.main_crs(store)
+        self.index = CellIndex(self.crs)
+        self.index.add(q.cell_month_counts(store, self.crs))
+        self.version = q.data_version(store)
+        self.broker = Broker()
+        self.forecast: CurrentForecast | None = None
+        self.forecast_error: str | None = None
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
+        self.write_lock = threading.Lock()
+        self._static: dict[str, Any] = {}
+
+    # --------------------------------------------------------------- cache
+    def cached(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+        """``compute()`` once per key and data version (LRU; concurrent misses compute once)."""
+        full = (self.version, *key)
+        with self._cache_lock:
+            if full in self._cache:
+                self._cache.move_to_end(full)
+                return self._cache[full]
+            lock = self._inflight.setdefault(full, threading.Lock())
+        with lock:
+            with self._cache_lock:
+                if full in self._cache:
+                    return self._cache[full]
+            value = compute()
+            with self._cache_lock:
+                self._cache[full] = value
+                self._inflight.pop(full, None)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return value
+
+    def cached_static(self, key: str, compute: Callable[[], _T]) -> _T:
+        """``compute()`` once per process (data that hardly moves with new incidents)."""
+        with self._cache_lock:
+            if key in self._static:
+                return self._static[key]
+        value = compute()
+        with self._cache_lock:
+            self._static.setdefault(key, value)
+            return self._static[key]
+
+    # ------------------------------------------------------------ forecast
+    def load_forecast(self) -> None:
+        """Load or compute the current forecast (errors are kept, not raised)."""
+        s = self.settings
+        try:
+            self.forecast = load_or_compute(
+                self.store,
+                Path(s.out_dir) / "forecasts",
+                model=s.forecast_model,
+                size=float(s.forecast_cell_m),
+                crime_set_name=s.forecast_crime_set,
+                version=self.version,
+            )
+            self.forecast_error = None
+        except CrimemapError as exc:
+            self.forecast, self.forecast_error = None, str(exc).split("\n", 1)[0]
+            log.warning("no current forecast: %s", self.forecast_error)
+
+    # -------------------------------------------------------------- writes
+    def ingest_files(self, paths: Sequence[Path], *, policy: str) -> tuple[Any, dict[str, Any]]:
+        """Ingest files atomically, then update the index incrementally.
+
+        Returns the store's report and what changed: base (250 m) cells,
+        months and forces of the new incidents.
+        """
+        with self.write_lock:
+            before = self.store.next_file_id()
+            report = ingest(
+                self.store,
+                list(paths),
+                policy=policy,
+                pii_key=(
+                    self.settings.pii_key.get_secret_value().encode()
+                    if self.settings.pii_key
+                    else None
+                ),
+                threads=1,
+            )
+            after = self.store.next_file_id()
+            change: dict[str, Any] = {
+                "cells": np.zeros((0, 2), np.int64),
+                "months": [],
+                "forces": [],
+            }
+            if report.rows_inserted:
+                new = q.cell_month_counts(self.store, self.crs, file_ids=list(range(before, after)))
+                change["cells"] = self.index.add(new)
+                change["months"] = sorted({month_label(int(m)) for m in new["month"].to_pylist()})
+                change["forces"] = sorted(set(new["force"].to_pylist()))
+            self.version = q.data_version(self.store)
+        return report, change

@@ -1,0 +1,88 @@
+"""The application factory: ``create_app(settings)`` builds the whole web API and map."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from crimemap.api._state import AppState
+from crimemap.api.errors import install_error_handlers
+from crimemap.api.routers import explain, incidents, layers, meta, series, stream
+from crimemap.settings import Settings
+from crimemap.store import open_store
+from crimemap.store.embedded import DuckDBStore
+
+__all__ = ["create_app", "static_dir"]
+
+
+def static_dir() -> Path:
+    """Folder of the browser map's static files (vendor/ is filled by scripts/build_web.sh)."""
+    return Path(str(resources.files("crimemap") / "web" / "static"))
+
+
+def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = None) -> FastAPI:
+    """Build the API and the map on one store.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Configuration; ``Settings()`` (environment) by default.
+    store : DuckDBStore, optional
+        An open store to serve; by default ``settings.store`` is opened
+        read-write and owned (and closed) by the app.
+    """
+    settings = settings or Settings()  # type: ignore[call-arg]
+    owned = store is None
+    st = store if store is not None else open_store(settings.store)
+    if not isinstance(st, DuckDBStore):  # pragma: no cover - other backends are not served
+        raise TypeError("the API serves the embedded DuckDB store")
+    state = AppState(settings, st)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.forecast_on_start and state.forecast is None:
+            await run_in_threadpool(state.load_forecast)
+        yield
+        if owned:
+            st.close()
+
+    app = FastAPI(
+        title="crimemap",
+        summary="Where crime concentrates, where it is emerging and where it is forecast to be.",
+        description="Places and times only: no person-level prediction. Counts come from the "
+        "embedded store; layers are aggregated server-side to grid cells (British National "
+        "Grid ids g<size>:<i>:<j>) and returned as GeoJSON clipped to the viewport.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.crimemap = state
+    install_error_handlers(app)
+    for r in (
+        meta.router,
+        layers.router,
+        series.router,
+        explain.router,
+        incidents.router,
+        stream.router,
+    ):
+        app.include_router(r)
+
+    web = static_dir()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(web / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/map", include_in_schema=False)
+    def map_redirect() -> RedirectResponse:
+        return RedirectResponse("/")
+
+    app.mount("/static", StaticFiles(directory=web, check_dir=False), name="static")
+    return app

@@ -1,0 +1,83 @@
+"""Per-cell explanation for the side panel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from starlette.concurrency import run_in_threadpool
+
+from crimemap.api._cells import CellIndex, month_label, parse_cell_id
+from crimemap.api._explain import backtest_part, coverage_part, forecast_part, layer_value
+from crimemap.api._layers import Filter, Layer, counts_layer, emerging_layer, hotspot_layer
+from crimemap.api._state import AppState
+from crimemap.api.deps import Filters, State
+from crimemap.errors import CrimemapError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["explain"])
+
+
+def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
+    size, i, j = parse_cell_id(cell)
+    f = fp.filter
+    months, vals = state.index.series(
+        cells=(size, i, j), categories=f.categories, force=f.force, weights=f.weights
+    )
+    in_window = [
+        (int(m), float(v))
+        for m, v in zip(months, vals, strict=True)
+        if (f.start is None or m >= f.start) and (f.end is None or m <= f.end)
+    ]
+    counts = state.cached(("incidents", size, f), lambda: counts_layer(state.index, size, f))
+    out: dict[str, Any] = {
+        "cell": cell,
+        "cell_m": size,
+        "measure": f.measure,
+        "window": [month_label(in_window[0][0]), month_label(in_window[-1][0])]
+        if in_window
+        else None,
+        "total": float(sum(v for _, v in in_window)),
+        "series": [{"month": month_label(m), "value": v} for m, v in in_window],
+        "rank": None,
+    }
+    if len(counts.value):
+        here = layer_value(counts, i, j)
+        if here is not None:
+            out["rank"] = {
+                "position": int((counts.value > here["value"]).sum()) + 1,
+                "of": int(len(counts.value)),
+            }
+    builders: dict[str, Callable[[CellIndex, float, Filter], Layer]] = {
+        "hotspots": hotspot_layer,
+        "emerging": emerging_layer,
+    }
+    for key, fn in builders.items():
+        name = key.rstrip("s")
+        try:
+            lay = state.cached((key, size, f), partial(fn, state.index, size, f))
+            out[name] = layer_value(lay, i, j)
+        except CrimemapError as exc:
+            out[name] = {"unavailable": str(exc).split("\n", 1)[0]}
+    fc = state.forecast
+    fpart = forecast_part(fc, size, i, j) if fc is not None else None
+    out["forecast"] = fpart or {"unavailable": state.forecast_error or "no current forecast"}
+    force = f.force or (fpart or {}).get("force")
+    out["backtest"] = backtest_part(state.settings.backtest_path, force, fc)
+    out["coverage"] = coverage_part(state, force, f, months, vals)
+    return out
+
+
+@router.get("/cells/{cell}", summary="Explain one cell: counts, hot spot, forecast and its drivers")
+async def explain(
+    state: State,
+    fp: Filters,
+    cell: Annotated[str, Path(description="Cell id g<size>:<i>:<j> from a layer feature.")],
+) -> dict[str, Any]:
+    """Counts over time, hot spot and emerging class, forecast with its 90 % band and drivers
+    (recent events, near-repeat, long-run baseline, area covariates, as the model reports
+    them), the model's back-test accuracy when a back-test was run, and the data coverage."""
+    return await run_in_threadpool(_explain, state, cell, fp)

@@ -1,0 +1,99 @@
+"""Viewport layers as GeoJSON: counts, hot spots, emerging hot spots, forecast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from crimemap.api._cells import CELL_SIZES, cell_size_for
+from crimemap.api._layers import (
+    Layer,
+    counts_layer,
+    emerging_layer,
+    forecast_layer,
+    hotspot_layer,
+    render_geojson,
+)
+from crimemap.api._state import AppState
+from crimemap.api.deps import BBoxParam, Filters, State, parse_bbox
+from crimemap.errors import InputError, NotFoundError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/layers", tags=["layers"])
+
+LAYERS = ("incidents", "hotspots", "emerging", "forecast")
+
+
+def _layer(state: AppState, name: str, size: float, fp: Filters) -> Layer:
+    f = fp.filter
+    if name == "incidents":
+        return state.cached(("incidents", size, f), lambda: counts_layer(state.index, size, f))
+    if name == "hotspots":
+        return state.cached(("hotspots", size, f), lambda: hotspot_layer(state.index, size, f))
+    if name == "emerging":
+        return state.cached(("emerging", size, f), lambda: emerging_layer(state.index, size, f))
+    fc = state.forecast
+    if fc is None:
+        raise NotFoundError(f"no current forecast ({state.forecast_error or 'not computed'})")
+    size = max(size, fc.size)
+    return state.cached(
+        ("forecast", size, f.force, id(fc)), lambda: forecast_layer(state.index, fc, size, f.force)
+    )
+
+
+def _render(
+    state: AppState, name: str, bbox: str | None, zoom: float, cell: float | None, fp: Filters
+) -> str:
+    if bbox is None:
+        raise InputError("bbox is required: west,south,east,north in degrees")
+    xy = state.index.to_xy_bbox(parse_bbox(bbox))
+    if cell is not None and cell not in CELL_SIZES:
+        raise InputError(f"cell_m must be one of {', '.join(f'{s:g}' for s in CELL_SIZES)}")
+    size = cell if cell is not None else cell_size_for(zoom, xy)
+    layer = _layer(state, name, size, fp)
+    return state.cached(
+        ("geojson", name, layer.size, fp.filter, xy), lambda: render_geojson(layer, xy)
+    )
+
+
+@router.get(
+    "/{layer}",
+    summary="One map layer in a viewport",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/geo+json": {}},
+            "description": "GeoJSON FeatureCollection of grid cells; properties.id is the cell id "
+            "(g<size>:<i>:<j>, British National Grid), properties.value the layer's value "
+            "(incidents: count or harm; hotspots: Gi* z with q and class; emerging: class code "
+            "with label; forecast: expected count with lo90/hi90). 'meta' gives the cell size, "
+            "units and the maximum for the legend.",
+        }
+    },
+)
+async def layer(
+    state: State,
+    fp: Filters,
+    layer: Annotated[
+        str,
+        Path(
+            description="incidents, hotspots, emerging or forecast.",
+            pattern="^(incidents|hotspots|emerging|forecast)$",
+        ),
+    ],
+    bbox: BBoxParam = None,
+    zoom: Annotated[
+        float, Query(ge=0, le=24, description="Web-map zoom; sets the cell size.")
+    ] = 10.0,
+    cell_m: Annotated[
+        float | None,
+        Query(description="Force a cell size in metres (250, 500, 1000, 2000, 4000, 8000, 16000)."),
+    ] = None,
+) -> Response:
+    """Cells of ``layer`` meeting ``bbox``, aggregated server-side (coarser cells at low zoom)."""
+    body = await run_in_threadpool(_render, state, layer, bbox, zoom, cell_m, fp)
+    return Response(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})

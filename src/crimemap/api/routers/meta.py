@@ -1,0 +1,132 @@
+"""What the store holds: forces, categories, months, models; basemap outlines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from crimemap.api._cells import CELL_SIZES
+from crimemap.api._outlines import force_outlines, lsoa_outlines
+from crimemap.api._queries import lsoa_codes
+from crimemap.api.deps import State
+from crimemap.detect import HARM_SOURCE, harm_weights
+from crimemap.errors import NotFoundError
+from crimemap.forecast import models
+from crimemap.taxonomy import CATEGORIES, CRIME_SETS
+
+__all__ = ["router", "Meta"]
+
+router = APIRouter(prefix="/api", tags=["metadata"])
+
+
+class CategoryOut(BaseModel):
+    slug: str
+    label: str
+    harm_weight: float = Field(description="ONS CSS weight (custody-days, provisional).")
+
+
+class ForecastInfo(BaseModel):
+    model: str
+    crime_set: str
+    cell_m: float
+    window: list[str] = Field(description="[start, end) months.")
+
+
+class Meta(BaseModel):
+    """What the map can show."""
+
+    forces: list[str]
+    categories: list[CategoryOut]
+    crime_sets: dict[str, list[str]]
+    months: list[str] = Field(description="Months with data, YYYY-MM.")
+    time_precision: list[str] = Field(description="Time precisions present (month, day, minute).")
+    models: list[str] = Field(description="Registered forecast models.")
+    layers: list[str]
+    cell_sizes_m: list[float]
+    harm_source: str
+    forecast: ForecastInfo | None
+    forecast_error: str | None
+    basemap_style_url: str | None = Field(
+        description="Online style, if configured; else offline outlines."
+    )
+    lsoa_outlines: bool
+    incidents: int
+    version: list[int]
+
+
+@router.get("/meta", response_model=Meta, summary="Forces, categories, months and models available")
+def meta(state: State) -> Meta:
+    """Everything the map's controls are built from."""
+    fc = state.forecast
+    w = harm_weights()
+    prec = state.cached(
+        ("precision",),
+        lambda: sorted(
+            r["t_precision"]
+            for r in state.store.sql("SELECT DISTINCT t_precision FROM incidents").to_pylist()
+        ),
+    )
+    return Meta(
+        forces=list(state.index.forces),
+        categories=[
+            CategoryOut(slug=c.slug, label=c.label, harm_weight=w[c.slug]) for c in CATEGORIES
+        ],
+        crime_sets={k: sorted(v) for k, v in CRIME_SETS.items()},
+        months=state.index.months,
+        time_precision=prec,
+        models=list(models()),
+        layers=["incidents", "hotspots", "emerging", "forecast"],
+        cell_sizes_m=list(CELL_SIZES),
+        harm_source=HARM_SOURCE,
+        forecast=(
+            ForecastInfo(
+                model=fc.model, crime_set=fc.crime_set, cell_m=fc.size, window=[fc.start, fc.end]
+            )
+            if fc
+            else None
+        ),
+        forecast_error=state.forecast_error,
+        basemap_style_url=state.settings.basemap_style_url,
+        lsoa_outlines=state.settings.lsoa_geojson_dir is not None,
+        incidents=state.version[0],
+        version=list(state.version),
+    )
+
+
+@router.get("/health", summary="Liveness")
+def health(state: State) -> dict[str, Any]:
+    return {"status": "ok", "incidents": state.version[0], "stream_clients": state.broker.clients}
+
+
+@router.get(
+    "/outlines/forces",
+    summary="Force outlines (GeoJSON) for the offline basemap",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+async def outlines_forces(state: State) -> JSONResponse:
+    """Each force's area: the union of its 1 km cells with at least 5 incidents."""
+    # Outlines change little with a few new incidents: cached for the first data version seen.
+    data = await run_in_threadpool(
+        state.cached_static, "outlines", lambda: force_outlines(state.index)
+    )
+    return JSONResponse(data, media_type="application/geo+json")
+
+
+@router.get(
+    "/outlines/lsoa",
+    summary="LSOA polygons (GeoJSON) for the offline basemap, when configured",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+async def outlines_lsoa(state: State) -> JSONResponse:
+    """LSOAs from ``Settings.lsoa_geojson_dir`` that hold at least one incident."""
+    folder = state.settings.lsoa_geojson_dir
+    if folder is None:
+        raise NotFoundError("no LSOA outlines configured (set CRIMEMAP_LSOA_GEOJSON_DIR)")
+    data = await run_in_threadpool(
+        state.cached_static, "lsoa", lambda: lsoa_outlines(folder, lsoa_codes(state.store))
+    )
+    return JSONResponse(data, media_type="application/geo+json")

@@ -1,0 +1,110 @@
+"""Fixtures for the API tests: stores built from real police.uk extracts, apps, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from crimemap.api import create_app
+from crimemap.ingest import ingest
+from crimemap.settings import Settings
+from crimemap.store import open_store
+from crimemap.store.embedded import DuckDBStore
+
+FORCE = "north-yorkshire"
+#: Twelve months: enough for the emerging hot spot analysis (>= 10 periods).
+MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
+
+
+def street_file(police_uk: Path, month: str, force: str = FORCE) -> Path:
+    return police_uk / month / f"{month}-{force}-street.csv.gz"
+
+
+def make_settings(tmp: Path, **kw: object) -> Settings:
+    base: dict[str, object] = {
+        "store": str(tmp / "unused.duckdb"),
+        "out_dir": tmp / "out",
+        "forecast_model": "ewm",  # fast; the model itself is tested in tests/forecast
+        "forecast_cell_m": 500.0,
+    }
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings_for() -> object:
+    """``settings_for(tmp, **overrides)``: test settings (fast forecast model)."""
+    return make_settings
+
+
+@pytest.fixture(scope="session")
+def ny_store(police_uk: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+    """A read-mostly store: twelve months of North Yorkshire (tests must not write to it)."""
+    path = tmp_path_factory.mktemp("api") / "t.duckdb"
+    st = open_store(path)
+    assert isinstance(st, DuckDBStore)
+    ingest(st, [street_file(police_uk, m) for m in MONTHS])
+    yield st
+    st.close()
+
+
+@pytest.fixture(scope="session")
+def client(ny_store: DuckDBStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    app = create_app(make_settings(tmp_path_factory.mktemp("api-out")), store=ny_store)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture()
+def write_store(police_uk: Path, tmp_path: Path) -> Iterator[DuckDBStore]:
+    """A small store of its own for tests that write (two months)."""
+    st = open_store(tmp_path / "w.duckdb")
+    assert isinstance(st, DuckDBStore)
+    ingest(st, [street_file(police_uk, m) for m in MONTHS[:2]])
+    yield st
+    st.close()
+
+
+@pytest.fixture()
+def write_client(write_store: DuckDBStore, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(make_settings(tmp_path, forecast_on_start=False), store=write_store)
+    with TestClient(app) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving an app in a background thread on 127.0.0.1."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
