@@ -13,11 +13,14 @@ naming the mapping file, the key and the problem, before any data is read.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyproj import CRS
@@ -38,6 +41,7 @@ __all__ = [
     "Mapping",
     "load_mapping",
     "builtin_mapping",
+    "parse_datetimes",
     "MAPPINGS_DIR",
 ]
 
@@ -79,6 +83,18 @@ class Condition(_Model):
         if n != 1:
             raise ValueError("give exactly one of equals, in, matches, blank")
         return self
+
+    def mask(self, col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Boolean mask of the rows of ``col`` (stripped strings) that match."""
+        if self.equals is not None:
+            m = pc.equal(col, self.equals)
+        elif self.in_ is not None:
+            m = pc.is_in(col, pa.array(list(self.in_), pa.string()))
+        elif self.matches is not None:
+            m = pc.match_substring_regex(col, f"^(?:{self.matches})$")
+        else:
+            m = pc.equal(col, "") if self.blank else pc.not_equal(col, "")
+        return np.asarray(pc.fill_null(m, False).to_numpy(zero_copy_only=False), bool)
 
 
 class Rule(_Model):
@@ -230,6 +246,30 @@ class CategorySpec(_Model):
             raise ValueError("regex must have exactly one capture group")
         return self
 
+    def key_of(self, value: str) -> str:
+        """The category key derived from one raw value ("" if none)."""
+        v = value.strip() if self.strip else value
+        if self.zfill and v:
+            v = v.zfill(self.zfill)
+        if self.regex is not None:
+            hit = re.search(self.regex, v)
+            v = hit.group(1) if hit else ""
+        if self.slice is not None:
+            v = v[self.slice[0] : self.slice[1]]
+        return v
+
+    def slug_of(self, key: str) -> str | None:
+        """The slug (or ``drop``) for a key; ``None`` if unmapped."""
+        if not key:
+            return None
+        if self.match == "exact":
+            return self.labels.get(key)
+        for end in range(len(key), 0, -1):  # longest prefix first
+            hit = self.labels.get(key[:end])
+            if hit is not None:
+                return hit
+        return None
+
 
 class Mapping(_Model):
     """One partner mapping (see ``docs/partner-data.md``)."""
@@ -370,6 +410,28 @@ def load_mapping(spec: str | Path | dict[str, Any] | Mapping) -> Mapping:
         return Mapping.model_validate(data)
     except ValidationError as exc:
         raise _format_error(origin, exc) from None
+
+
+def parse_datetimes(col: pa.ChunkedArray | pa.Array, formats: tuple[str, ...]) -> np.ndarray:
+    """``datetime64[s]`` per row, the first format that fits (NaT if none).
+
+    Python's strptime runs once per distinct value. It is used rather than
+    Arrow's because it refuses impossible dates (Arrow turns 30 February
+    into 1 March) yet accepts unpadded numbers (``1/1/2001 0:01``).
+    """
+    enc = pc.dictionary_encode(col)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    values = enc.dictionary.to_pylist()
+    out = np.full(len(values), np.datetime64("NaT", "s"))
+    for i, v in enumerate(values):
+        for fmt in formats:
+            try:
+                out[i] = np.datetime64(datetime.strptime(str(v), fmt), "s")
+                break
+            except ValueError:
+                continue
+    return out[enc.indices.to_numpy(zero_copy_only=False)]
 
 
 def builtin_mapping(name: str) -> Path:

@@ -42,10 +42,8 @@ import hashlib
 import hmac
 import io
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +55,7 @@ from pyproj import CRS, Transformer
 from crimemap.errors import ConfigError, IngestError, RowIssue, UnmappedLabelsError
 from crimemap.ingest._csv import header_of, parse_csv
 from crimemap.ingest._io import SourceFile
-from crimemap.ingest._mapping import DROP, CategorySpec, Condition, Mapping, load_mapping
+from crimemap.ingest._mapping import DROP, Mapping, load_mapping, parse_datetimes
 from crimemap.ingest._shapefile import read_zipped_shapefile
 from crimemap.ingest._validate import (
     distinct,
@@ -73,7 +71,6 @@ __all__ = ["PartnerReader", "PartnerReadResult", "apply_cancellations", "hash_id
 
 _STEP = {"minute": np.timedelta64(60, "s"), "day": np.timedelta64(1, "D")}
 _TRANSFORMERS: dict[tuple[str, str], Transformer] = {}
-_NOT_A_TIME = np.datetime64("NaT", "s")
 
 
 @dataclass
@@ -125,40 +122,6 @@ def _transformer(src: str, dst: str) -> Transformer:
 
 def _np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(a.to_numpy(zero_copy_only=False))
-
-
-def _condition(c: Condition, col: pa.ChunkedArray) -> np.ndarray:
-    if c.equals is not None:
-        m = pc.equal(col, c.equals)
-    elif c.in_ is not None:
-        m = pc.is_in(col, pa.array(list(c.in_), pa.string()))
-    elif c.matches is not None:
-        m = pc.match_substring_regex(col, f"^(?:{c.matches})$")
-    else:
-        m = pc.equal(col, "") if c.blank else pc.not_equal(col, "")
-    return _np(pc.fill_null(m, False)).astype(bool)
-
-
-def _parse_times(values: list[str], formats: tuple[str, ...]) -> np.ndarray:
-    """datetime64[s] per distinct value (NaT where no format fits).
-
-    Python's strptime is used, not Arrow's, because it refuses impossible
-    dates (Arrow normalises 2/30 to 3/2) yet accepts unpadded numbers.
-    """
-    out = np.full(len(values), _NOT_A_TIME)
-    for i, v in enumerate(values):
-        for fmt in formats:
-            try:
-                out[i] = np.datetime64(datetime.strptime(v, fmt), "s")
-                break
-            except ValueError:
-                continue
-    return out
-
-
-def _times_of(col: pa.ChunkedArray, formats: tuple[str, ...]) -> np.ndarray:
-    idx, uniq = distinct(col)
-    return _parse_times([str(v) for v in uniq.to_pylist()], formats)[idx]
 
 
 @register_reader("partner")
@@ -214,7 +177,7 @@ class PartnerReader:
         cancel_rows = np.zeros(n, bool)
         cancel_reason = ""
         for rule in m.rules:
-            hit = _condition(rule.when, s[rule.when.column]) & alive
+            hit = rule.when.mask(s[rule.when.column]) & alive
             counts[f"dropped:{rule.reason}"] += int(hit.sum())
             alive &= ~hit
             if rule.cancels:
@@ -332,9 +295,9 @@ class PartnerReader:
         spec = self.mapping.category
         raw = s[spec.column]
         idx, uniq = distinct(raw)
-        keys = [_category_key(str(v), spec) for v in uniq.to_pylist()]
+        keys = [spec.key_of(str(v)) for v in uniq.to_pylist()]
         ukey = np.array(keys, dtype=object)
-        uslug = np.array([_lookup_label(k, spec) for k in keys], dtype=object)
+        uslug = np.array([spec.slug_of(k) for k in keys], dtype=object)
         key, slug = ukey[idx], uslug[idx]
         blank = alive & (key == "")
         issues = issues_for(
@@ -429,7 +392,7 @@ class PartnerReader:
         col = s[spec.column]
         if spec.time_column:
             col = pc.binary_join_element_wise(col, s[spec.time_column], " ")
-        start = _times_of(col, spec.formats)
+        start = parse_datetimes(col, spec.formats)
         blank = _np(pc.equal(s[spec.column], "")).astype(bool)
         issues = issues_for(
             name, alive & blank, lines, spec.column, None, "missing_date", "the date is blank"
@@ -462,7 +425,7 @@ class PartnerReader:
             limits.append(f"on or before {spec.not_after}")
         if spec.before_month_of is not None:
             ref = spec.before_month_of
-            rmonth = _times_of(s[ref.column], (ref.format,)).astype("datetime64[M]")
+            rmonth = parse_datetimes(s[ref.column], (ref.format,)).astype("datetime64[M]")
             no_ref = ok & np.isnat(rmonth)
             issues += issues_for(
                 name,
@@ -684,27 +647,3 @@ def _content_columns(m: Mapping) -> list[str]:
     loc = m.location
     cols = [m.time.column, m.time.time_column, loc.x, loc.y, loc.lsoa, loc.address]
     return [c for c in cols if c] + [m.category.column]
-
-
-def _category_key(value: str, spec: CategorySpec) -> str:
-    v = value.strip() if spec.strip else value
-    if spec.zfill and v:
-        v = v.zfill(spec.zfill)
-    if spec.regex is not None:
-        hit = re.search(spec.regex, v)
-        v = hit.group(1) if hit else ""
-    if spec.slice is not None:
-        v = v[spec.slice[0] : spec.slice[1]]
-    return v
-
-
-def _lookup_label(key: str, spec: CategorySpec) -> str | None:
-    if not key:
-        return None
-    if spec.match == "exact":
-        return spec.labels.get(key)
-    for end in range(len(key), 0, -1):
-        hit = spec.labels.get(key[:end])
-        if hit is not None:
-            return hit
-    return None
