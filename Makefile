@@ -17,7 +17,7 @@ setup: $(STAMP) web
 
 ## Browser assets: MapLibre GL JS from the npm registry (pinned in package-lock.json).
 web:
-	@if [ -x scripts/build_web.sh ]; then bash scripts/build_web.sh; fi
+	@if [ -f scripts/build_web.sh ]; then bash scripts/build_web.sh; fi
 
 ## System packages the browser tests need (Debian's chromium), installed when missing.
 system-deps:
