@@ -45,7 +45,7 @@ _EMERGING_COLOURS = {
 def _png(run: HotspotRun, path: Path, title: str) -> Path:
     c = run.columns
     if run.method == "gi":
-        return save_png(path, run.polygons, c["gi_z"], title=title + " - Gi* z")
+        return save_png(path, run.polygons, c["gi_z"], title=title + " - Gi* z", vmax=6.0)
     if run.method == "lisa":
         codes = {"not significant": 0, "high-high": 1, "low-high": 2, "low-low": 3, "high-low": 4}
         vals = np.array([codes[str(v)] for v in c["cluster"]])

@@ -25,7 +25,11 @@ concentration for sparse counts; the **modified Gini** reported here is the
 excess over the baseline, ``G - G_pois``. A chi-square index-of-dispersion
 test (``X^2 = sum (x_i - lambda)^2 / lambda`` on ``n - 1`` degrees of
 freedom) asks whether the counts differ from the equal-risk Poisson
-baseline at all; when it does not reject at ``alpha`` the result is flagged
+baseline at all. The chi-square approximation needs expected counts of about
+5 or more; below that (``lambda < 5``, the usual case for crime per small
+place) the p-value is Monte Carlo: the same statistic on ``simulations``
+multinomial draws of the ``N`` crimes over the ``n`` places at equal risk
+(``seed``). When the test does not reject at ``alpha`` the result is flagged
 ``sufficient = False`` and no concentration should be reported
 (:func:`concentration` with ``strict=True`` raises
 :class:`~crimemap.errors.InsufficientDataError`).
@@ -149,6 +153,22 @@ def poisson_lorenz(total: float, n_places: int) -> LorenzCurve:
     return LorenzCurve(places=places, crime=crime)
 
 
+def _mc_dispersion_p(chi2: float, total: int, n: int, simulations: int, seed: int) -> float:
+    """Monte-Carlo p-value of the dispersion statistic under equal-risk multinomial counts."""
+    rng = np.random.default_rng(seed)
+    lam = total / n
+    ge = 0
+    chunk = max(1, 4_000_000 // n)  # bound memory to ~32 MB per block
+    done = 0
+    while done < simulations:
+        c = min(chunk, simulations - done)
+        sims = rng.multinomial(total, np.full(n, 1.0 / n), size=c)
+        x2 = ((sims - lam) ** 2).sum(axis=1) / lam
+        ge += int((x2 >= chi2 * (1 - 1e-12)).sum())
+        done += c
+    return (ge + 1) / (simulations + 1)
+
+
 @dataclass(frozen=True, eq=False)
 class Concentration:
     """Concentration of crime across places.
@@ -170,7 +190,8 @@ class Concentration:
     modified_gini : float
         ``gini - poisson_gini`` (NaN when the baseline is undefined).
     chi2, dof, p_value : float
-        Index-of-dispersion test against the equal-risk Poisson baseline.
+        Index-of-dispersion test against the equal-risk baseline (chi-square
+        p-value when ``lambda >= 5``, else Monte Carlo).
     sufficient : bool
         False when the test does not reject equal risk at ``alpha``: the
         counts cannot be told apart from chance and no concentration should
@@ -202,6 +223,8 @@ def concentration(
     shares: Sequence[float] = (0.01, 0.05, 0.10),
     alpha: float = 0.05,
     strict: bool = False,
+    simulations: int = 999,
+    seed: int = 0,
 ) -> Concentration:
     """All concentration measures for per-place counts, with a sparsity check.
 
@@ -216,6 +239,8 @@ def concentration(
         Level of the dispersion test.
     strict : bool
         Raise instead of flagging when the counts are too sparse.
+    simulations, seed : int
+        Monte-Carlo draws for the dispersion test when ``lambda < 5``.
 
     Raises
     ------
@@ -244,7 +269,10 @@ def concentration(
     else:
         lam = tot / n
         chi2 = float(((x - lam) ** 2).sum() / lam)
-        p = float(stats.chi2.sf(chi2, n - 1))
+        if lam >= 5 or simulations < 1:
+            p = float(stats.chi2.sf(chi2, n - 1))
+        else:
+            p = _mc_dispersion_p(chi2, int(round(tot)), n, simulations, seed)
         pg = poisson_lorenz(tot, n).gini()
         ok = p <= alpha
         reason = (

@@ -206,11 +206,16 @@ def save_png(
     cmap: str = "RdBu_r",
     symmetric: bool = True,
     categorical: Mapping[int, tuple[str, str]] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    vmax: float | None = None,
 ) -> Path:
     """A quick-look map: unit polygons coloured by ``values``.
 
     With ``categorical`` (code -> (label, colour)) values are class codes and
     a legend is drawn; otherwise a colour bar (symmetric about 0 if asked).
+    ``bbox`` (xmin, ymin, xmax, ymax in metres) zooms the map; ``vmax``
+    caps the colour scale (e.g. 6 for Gi* z so one extreme cell does not wash
+    out the rest).
     """
     import matplotlib
 
@@ -244,12 +249,15 @@ def save_png(
         )
     else:
         pc = PolyCollection(verts, array=vals, cmap=cmap, edgecolors="none")
-        if symmetric and len(vals):
-            m = float(np.nanmax(np.abs(vals))) or 1.0
-            pc.set_clim(-m, m)
+        if len(vals):
+            m = vmax if vmax is not None else (float(np.nanmax(np.abs(vals))) or 1.0)
+            pc.set_clim(-m if symmetric else float(np.nanmin(vals)), m)
         ax.add_collection(pc)
         fig.colorbar(pc, ax=ax, shrink=0.6)
     ax.autoscale_view()
+    if bbox is not None:
+        ax.set_xlim(bbox[0] / 1000.0, bbox[2] / 1000.0)
+        ax.set_ylim(bbox[1] / 1000.0, bbox[3] / 1000.0)
     ax.set_aspect("equal")
     ax.set_xlabel("easting (km)")
     ax.set_ylabel("northing (km)")
