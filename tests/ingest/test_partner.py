@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import shapefile
+import yaml
 from pyproj import Transformer
 
 import crimemap.ingest.partner  # noqa: F401  (registers the reader until __init__ does)
@@ -338,6 +339,16 @@ def test_address_points_through_lookup(tmp_path: Path) -> None:
     assert got == {"test-src:1": (530100.0, 180200.0, "exact"), "test-src:3": (None, None, "none")}
     i = issue(res, "unknown_address")
     assert (i.row, i.column, i.value) == (3, "notes", "9 Nowhere Rd")
+    # A relative lookup path is relative to the mapping file.
+    m["location"]["lookup"]["path"] = "points.csv"
+    yml = tmp_path / "council.yaml"
+    yml.write_text(yaml.safe_dump(m))
+    (r,) = rows_of(read(str(yml), [line("1", notes="12 High St")]))  # type: ignore[arg-type]
+    assert (r["x"], r["y"]) == (530100.0, 180200.0)
+    m["location"]["lookup"]["path"] = "nowhere.csv"
+    yml.write_text(yaml.safe_dump(m))
+    with pytest.raises(ConfigError, match="council.yaml: key 'location.lookup.path'"):
+        read(str(yml), [line("1", notes="12 High St")])  # type: ignore[arg-type]
 
 
 def test_repeated_ids_get_occurrence_index_whatever_the_order() -> None:
@@ -550,3 +561,43 @@ def test_portland_two_months(portland_dir: Path) -> None:
     assert set(b.incidents["crs"].to_pylist()) == {32610}
     attrs = json.loads(b.incidents["attrs"][0].as_py())
     assert set(attrs) == {"CATEGORY", "CALL_GROUP", "CASE_DESC", "census_tra"}
+
+
+def test_optional_columns_time_column_and_conditions() -> None:
+    m = mapping(
+        outcome="notes",
+        location={"text": "ward"},
+        time={"column": "when", "time_column": "name", "formats": ["%Y-%m-%d %H%M"]},
+        category={"slice": [0, 4], "labels": {"Burg": "burglary"}},
+        rules=[
+            {"reason": "test_ref", "when": {"column": "ref", "matches": r"TEST-\d+"}},
+            {"reason": "closed_ward", "when": {"column": "ward", "in": ["W8", "W9"]}},
+        ],
+    )
+    rows = [
+        line("A", "2020-02-01", name="0930", notes="Charged", ward="High St"),
+        line("TEST-1", "2020-02-01", name="0930"),
+        line("TEST-1b", "2020-02-01", name="0930", ward="W9"),
+    ]
+    res = read(m, rows)
+    (r,) = rows_of(res)
+    assert (r["incident_id"], r["outcome"], r["location"], r["category"]) == (
+        "test-src:A",
+        "Charged",
+        "High St",
+        "burglary",
+    )
+    assert r["t_start"].isoformat() == "2020-02-01T09:30:00"
+    assert res.counts["dropped:test_ref"] == 1 and res.counts["dropped:closed_ward"] == 1
+
+
+def test_not_after_and_month_precision() -> None:
+    m = mapping(time={"precision": "month", "not_after": "2020-12-31"})
+    res = read(m, [line("A", "15/02/2020 10:00"), line("B", "01/01/2021 00:00")])
+    (r,) = rows_of(res)
+    assert (r["t_start"].isoformat(), r["t_end"].isoformat()) == (
+        "2020-02-01T00:00:00",
+        "2020-03-01T00:00:00",
+    )
+    i = issue(res, "implausible_date")
+    assert (i.row, i.value) == (3, "01/01/2021 00:00") and "on or before 2020-12-31" in i.detail

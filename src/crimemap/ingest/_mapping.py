@@ -12,6 +12,7 @@ naming the mapping file, the key and the problem, before any data is read.
 
 from __future__ import annotations
 
+import csv
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -365,6 +366,52 @@ class Mapping(_Model):
     def attr_columns(self) -> list[str]:
         """Columns that go into ``attrs``, in a stable order."""
         return [*self.keep, *self.keep_free_text, *self.personal_identifiers]
+
+    def content_columns(self) -> list[str]:
+        """Columns identifying a record when the source has no id."""
+        loc = self.location
+        cols = [self.time.column, self.time.time_column, loc.x, loc.y, loc.lsoa, loc.address]
+        return [c for c in cols if c] + [self.category.column]
+
+    def renames(self, header: list[str]) -> dict[str, str]:
+        """Header name -> canonical name, for aliases found in ``header``."""
+        ren: dict[str, str] = {}
+        for canon, alts in self.aliases.items():
+            if canon not in header:
+                found = [a for a in alts if a in header]
+                if found:
+                    ren[found[0]] = canon
+        return ren
+
+    def missing_columns(self, header: list[str]) -> list[str]:
+        """Required columns absent from ``header`` even after aliasing."""
+        ren = self.renames(header)
+        have = {ren.get(c, c) for c in header}
+        return [c for c in self.required_columns() if c not in have]
+
+    def address_points(self) -> dict[str, tuple[float, float]]:
+        """The address-point lookup table: key -> (x, y).
+
+        Raises
+        ------
+        ConfigError
+            If the table cannot be read or lacks the declared columns.
+        """
+        lk = self.location.lookup
+        if lk is None:
+            return {}
+        path = Path(lk.path)
+        if not path.is_absolute() and self.origin != "<dict>":
+            path = Path(self.origin).parent / path
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                return {
+                    r[lk.key].strip(): (float(r[lk.x]), float(r[lk.y])) for r in csv.DictReader(fh)
+                }
+        except (OSError, KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"{self.origin}: key 'location.lookup.path': cannot use {path}: {exc}"
+            ) from exc
 
 
 def _format_error(origin: str, exc: ValidationError) -> ConfigError:

@@ -37,10 +37,8 @@ Steps, in order (each step only sees rows still alive):
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -156,7 +154,7 @@ class PartnerReader:
             header = header_of(src.data[:65536])
         except IngestError:
             return False
-        return not _missing_columns(self.mapping, _renames(self.mapping, header), header)
+        return not self.mapping.missing_columns(header)
 
     # ------------------------------------------------------------------ read
     def read(self, src: SourceFile, ctx: ReadContext) -> PartnerReadResult:
@@ -263,8 +261,8 @@ class PartnerReader:
             if len(t.column_names) == len(header):
                 t = t.rename_columns(header)
             header_row = 1
-        ren = _renames(m, header)
-        missing = _missing_columns(m, ren, header)
+        ren = m.renames(header)
+        missing = m.missing_columns(header)
         if missing:
             raise IngestError(
                 [
@@ -350,7 +348,7 @@ class PartnerReader:
         else:
             # No id in the source: the content identifies the record, and
             # identical records are told apart by their occurrence index.
-            parts = [s[c] for c in _content_columns(m)]
+            parts = [s[c] for c in m.content_columns()]
         key = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, ":")
         key = pc.binary_join_element_wise(pa.scalar(m.source), key, ":")
         live = alive & ~no_id
@@ -558,18 +556,7 @@ class PartnerReader:
 
     def _address_points(self) -> dict[str, tuple[float, float]]:
         if self._lookup is None:
-            lk = self.mapping.location.lookup
-            assert lk is not None
-            path = Path(lk.path)
-            if not path.is_absolute() and self.mapping.origin != "<dict>":
-                path = Path(self.mapping.origin).parent / path
-            try:
-                rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-                self._lookup = {r[lk.key].strip(): (float(r[lk.x]), float(r[lk.y])) for r in rows}
-            except (OSError, KeyError, ValueError) as exc:
-                raise ConfigError(
-                    f"{self.mapping.origin}: key 'location.lookup.path': cannot use {path}: {exc}"
-                ) from exc
+            self._lookup = self.mapping.address_points()
         return self._lookup
 
     def _attrs(
@@ -624,26 +611,3 @@ def _withhold(i: RowIssue) -> RowIssue:
 
 def _optional(s: dict[str, pa.ChunkedArray], col: str | None, n: int) -> pa.Array:
     return null_if_blank(s[col]) if col else pa.nulls(n, pa.string())
-
-
-def _renames(m: Mapping, header: list[str]) -> dict[str, str]:
-    ren: dict[str, str] = {}
-    for canon, alts in m.aliases.items():
-        if canon in header:
-            continue
-        for a in alts:
-            if a in header:
-                ren[a] = canon
-                break
-    return ren
-
-
-def _missing_columns(m: Mapping, ren: dict[str, str], header: list[str]) -> list[str]:
-    have = {ren.get(c, c) for c in header}
-    return [c for c in m.required_columns() if c not in have]
-
-
-def _content_columns(m: Mapping) -> list[str]:
-    loc = m.location
-    cols = [m.time.column, m.time.time_column, loc.x, loc.y, loc.lsoa, loc.address]
-    return [c for c in cols if c] + [m.category.column]
