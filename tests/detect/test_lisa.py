@@ -111,3 +111,17 @@ def test_cross_check_esda_on_real_extract(northumbria_month) -> None:
     p = (ours.p_sim + ref.p_sim) / 2
     assert (d <= 4.5 * np.sqrt(2 * p * (1 - p) / 999) + 2 / 1000).all()
     assert abs(float(np.mean(ours.p_sim - ref.p_sim))) < 0.005
+
+
+def test_order_invariance() -> None:
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(12)
+    u = _grid(9, 7)
+    w = grid_contiguity(u).toarray()
+    x = rng.poisson(3.0, len(u)).astype(float)
+    p = rng.permutation(len(u))
+    a = local_moran(x, sp.csr_matrix(w), permutations=0)
+    b = local_moran(x[p], sp.csr_matrix(w[np.ix_(p, p)]), permutations=0)
+    np.testing.assert_allclose(b.I, a.I[p], atol=1e-12)
+    np.testing.assert_array_equal(b.quadrant, a.quadrant[p])

@@ -152,8 +152,12 @@ def local_moran(
     vi = wi2 * (n - b2) / (n - 1) + (wi**2 - wi2) * (2 * b2 - n) / ((n - 1) * (n - 2)) - ei**2
     with np.errstate(divide="ignore", invalid="ignore"):
         zz = np.where(vi > 0, (big_i - ei) / np.sqrt(vi), 0.0)
+    # Snap round-off to zero so a tie with the mean is "low" whatever the
+    # summation order (integer counts tie with the mean exactly quite often).
+    zq = np.where(np.abs(z) < 1e-10, 0.0, z)
+    lq = np.where(np.abs(lag) < 1e-10, 0.0, lag)
     quadrant = np.select(
-        [(z > 0) & (lag > 0), (z <= 0) & (lag > 0), (z <= 0) & (lag <= 0)], [1, 2, 3], 4
+        [(zq > 0) & (lq > 0), (zq <= 0) & (lq > 0), (zq <= 0) & (lq <= 0)], [1, 2, 3], 4
     ).astype(np.int8)
     p_sim = None
     p_two = 2 * stats.norm.sf(np.abs(zz))
