@@ -22,10 +22,17 @@ offence groups::
 
     w_c = sum_k n_k * css_k / sum_k n_k
 
-where ``k`` runs over the offence groups mapped to category ``c`` and ``n_k``
-is the number of police-recorded offences of group ``k`` (England and Wales).
-:func:`aggregate_weights` implements exactly this, so the table can be
-rebuilt from the ONS weight list and Home Office offence counts.
+where ``k`` runs over the Home Office police recorded crime *offence
+subgroups* that make up category ``c`` (the mapping police.uk documents for
+its categories: e.g. burglary = residential + non-residential burglary;
+violence and sexual offences = homicide, violence with and without injury,
+stalking and harassment, death or serious injury by unlawful driving, rape
+and other sexual offences), ``css_k`` is the subgroup's CSS weight (the
+volume-weighted mean of its offence codes' weights) and ``n_k`` the number of
+offences of subgroup ``k`` recorded in England and Wales (Home Office police
+recorded crime open data tables). :func:`aggregate_weights` implements exactly
+this, so the table can be rebuilt from the ONS weight list and the Home
+Office counts.
 
 .. warning::
    The component weights and volume shares in :data:`CSS_COMPONENTS` were
@@ -64,59 +71,49 @@ HARM_SOURCE = (
     "police.uk categories; PROVISIONAL component values, see crimemap.detect.harm"
 )
 
-#: category -> ((offence group, CSS weight in custody-days, volume share), ...)
-#: Provisional transcription (see module warning). Shares within a category sum to 1.
+#: category -> ((Home Office PRC offence subgroup, CSS weight in custody-days,
+#: national volume share), ...). The subgroups are those of the Home Office
+#: "Police recorded crime, Police Force Area open data tables", which is the
+#: finest level at which offence counts (the volumes) are published; each
+#: subgroup's CSS weight is itself the volume-weighted mean of the ONS weights
+#: of its offence codes. PROVISIONAL values (see the module warning).
+#: Shares within a category sum to 1.
 CSS_COMPONENTS: Mapping[str, tuple[tuple[str, float, float], ...]] = MappingProxyType(
     {
-        "anti-social-behaviour": (("not a notifiable offence", 0.0, 1.0),),
-        "bicycle-theft": (("theft or unauthorised taking of a pedal cycle", 11.0, 1.0),),
+        "anti-social-behaviour": (("not a notifiable offence (no CSS weight)", 0.0, 1.0),),
+        "bicycle-theft": (("Bicycle theft", 11.0, 1.0),),
         "burglary": (
-            ("burglary - residential", 437.0, 0.65),
-            ("burglary - business and community", 130.0, 0.35),
+            ("Residential burglary", 437.0, 0.65),
+            ("Non-residential burglary", 130.0, 0.35),
         ),
         "criminal-damage-arson": (
-            ("criminal damage (dwelling, building, vehicle, other)", 9.0, 0.94),
-            ("arson", 200.0, 0.06),
+            ("Criminal damage", 9.0, 0.94),
+            ("Arson", 200.0, 0.06),
         ),
         "drugs": (
-            ("possession of drugs", 4.0, 0.80),
-            ("trafficking in controlled drugs", 148.0, 0.20),
+            ("Possession of drugs", 4.0, 0.80),
+            ("Trafficking of drugs", 148.0, 0.20),
         ),
-        "other-theft": (
-            ("other theft, making off without payment", 12.0, 0.90),
-            ("theft by an employee", 40.0, 0.10),
-        ),
-        "possession-of-weapons": (
-            ("possession of article with blade or point", 60.0, 0.70),
-            ("possession of firearms / other weapons", 120.0, 0.30),
-        ),
-        "public-order": (
-            ("public fear, alarm or distress", 7.6, 0.80),
-            ("racially or religiously aggravated public fear", 25.0, 0.15),
-            ("violent disorder", 400.0, 0.05),
-        ),
+        "other-theft": (("Other theft offences", 15.0, 1.0),),
+        "possession-of-weapons": (("Possession of weapons offences", 78.0, 1.0),),
+        "public-order": (("Public order offences", 30.0, 1.0),),
         "robbery": (
-            ("robbery of personal property", 600.0, 0.90),
-            ("robbery of business property", 700.0, 0.10),
+            ("Robbery of personal property", 600.0, 0.90),
+            ("Robbery of business property", 700.0, 0.10),
         ),
-        "shoplifting": (("shoplifting", 9.0, 1.0),),
-        "theft-from-the-person": (("theft from the person", 45.0, 1.0),),
-        "vehicle-crime": (
-            ("theft from a vehicle", 20.0, 0.60),
-            ("theft or unauthorised taking of a motor vehicle", 60.0, 0.30),
-            ("interfering with a motor vehicle", 10.0, 0.10),
-        ),
+        "shoplifting": (("Shoplifting", 9.0, 1.0),),
+        "theft-from-the-person": (("Theft from the person", 45.0, 1.0),),
+        "vehicle-crime": (("Vehicle offences", 31.0, 1.0),),
         "violent-crime": (
-            ("violence without injury", 13.0, 0.33),
-            ("stalking and harassment", 40.0, 0.35),
-            ("violence with injury", 203.0, 0.25),
-            ("other sexual offences", 250.0, 0.045),
-            ("rape", 1700.0, 0.025),
+            ("Violence without injury", 13.0, 0.33),
+            ("Stalking and harassment", 40.0, 0.35),
+            ("Violence with injury", 203.0, 0.2493),
+            ("Other sexual offences", 250.0, 0.045),
+            ("Rape offences", 1700.0, 0.025),
+            ("Homicide", 7979.0, 0.0004),
+            ("Death or serious injury - unlawful driving", 1500.0, 0.0003),
         ),
-        "other-crime": (
-            ("miscellaneous crimes against society", 50.0, 0.80),
-            ("fraud and forgery recorded by police", 40.0, 0.20),
-        ),
+        "other-crime": (("Miscellaneous crimes against society", 50.0, 1.0),),
     }
 )
 
