@@ -54,3 +54,28 @@ def test_real_extract(northumbria_month_h3) -> None:
     inc, u = northumbria_month_h3
     pos = h3_index(u, inc)
     assert (pos >= 0).mean() > 0.99
+
+
+def test_daily_and_hourly_bins_on_exact_times() -> None:
+    lon = np.array([-1.6131, -1.6131, -1.50])
+    lat = np.array([54.9783, 54.9783, 54.90])
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, 27700, always_xy=True).transform(lon, lat)
+    t = np.array(
+        ["2016-03-01T10:05", "2016-03-01T11:40", "2016-03-03T23:59"], dtype="datetime64[s]"
+    )
+    inc = IncidentTable.from_columns(
+        category=["burglary"] * 3,
+        t_start=t,
+        t_precision=["minute"] * 3,
+        lon=list(lon),
+        lat=list(lat),
+        x=list(x),
+        y=list(y),
+    )
+    u = h3_units(inc, 10)
+    day = h3_cube(inc, u, freq="D")
+    assert day.counts.shape == (2, 3) and day.counts.sum() == 3
+    hour = h3_cube(inc, u, freq="h")
+    assert hour.counts.shape[1] == 62 and hour.counts.sum() == 3
