@@ -41,7 +41,7 @@ import hashlib
 import hmac
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ from crimemap.ingest._validate import (
 )
 from crimemap.ingest.base import ReadContext, ReadResult, register_reader
 from crimemap.table import INCIDENT_SCHEMA
+from crimemap.taxonomy import CATEGORY_SLUGS
 
 __all__ = ["PartnerReader", "PartnerReadResult", "apply_cancellations", "hash_identifier"]
 
@@ -122,6 +123,41 @@ def _np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(a.to_numpy(zero_copy_only=False))
 
 
+@dataclass
+class _Run:
+    """The state of reading one file: every step sees only ``alive`` rows."""
+
+    name: str
+    lines: np.ndarray
+    s: dict[str, pa.ChunkedArray]  # required columns, whitespace-stripped
+    alive: np.ndarray
+    counts: Counter[str] = field(default_factory=Counter)
+    issues: list[RowIssue] = field(default_factory=list)
+
+    def reject(
+        self,
+        mask: np.ndarray,
+        column: str | None,
+        values: pa.ChunkedArray | np.ndarray | None,
+        reason: str,
+        detail: str,
+    ) -> np.ndarray:
+        """Report the alive rows of ``mask`` (they stay alive for other checks)."""
+        mask = mask & self.alive
+        self.issues += issues_for(self.name, mask, self.lines, column, values, reason, detail)
+        return mask
+
+    def drop(self, mask: np.ndarray, reason: str) -> np.ndarray:
+        """Drop the alive rows of ``mask``, counted ``dropped:<reason>``."""
+        hit = mask & self.alive
+        self.counts[f"dropped:{reason}"] += int(hit.sum())
+        self.alive &= ~hit
+        return hit
+
+    def blank(self, column: str) -> np.ndarray:
+        return _np(pc.equal(self.s[column], "")).astype(bool)
+
+
 @register_reader("partner")
 class PartnerReader:
     """Partner extracts read through a mapping (YAML path, dict or name).
@@ -144,7 +180,7 @@ class PartnerReader:
 
     def __init__(self, mapping: str | Path | dict[str, Any] | Mapping) -> None:
         self.mapping = load_mapping(mapping)
-        self._lookup: dict[str, tuple[float, float]] | None = None
+        self._points: dict[str, tuple[float, float]] | None = None
 
     def sniff(self, src: SourceFile) -> bool:
         """True if the file has every column the mapping needs."""
@@ -166,251 +202,190 @@ class PartnerReader:
                 "identifiers are only ever stored as keyed hashes"
             )
         t, lines, pre, crs = self._parse(src)
-        name, n = src.name, t.num_rows
+        n = t.num_rows
         s = {c: pc.utf8_trim_whitespace(t[c]) for c in m.required_columns()}
-        counts: Counter[str] = Counter()
-        rejects: list[RowIssue] = []
-        alive = np.ones(n, bool)
+        run = _Run(src.name, lines, s, np.ones(n, bool))
 
-        cancel_rows = np.zeros(n, bool)
-        cancel_reason = ""
+        cancel_rows, cancel_reason = np.zeros(n, bool), ""
         for rule in m.rules:
-            hit = rule.when.mask(s[rule.when.column]) & alive
-            counts[f"dropped:{rule.reason}"] += int(hit.sum())
-            alive &= ~hit
+            hit = run.drop(rule.when.mask(s[rule.when.column]), rule.reason)
             if rule.cancels:
                 cancel_rows |= hit
                 cancel_reason = rule.reason
+        cat, bad_cat = self._categories(run)
+        incident_id, no_id, pending = self._ids(run, cancel_rows, cancel_reason)
+        t_start, t_end, time_ok = self._times(run)
+        loc = self._locations(run, crs)
 
-        cat, raw_cat, bad_cat, iss = self._categories(name, s, lines, alive, counts)
-        rejects += iss
-        alive &= cat != DROP
-
-        incident_id, no_id, cancelled, pending, iss = self._ids(
-            name, s, lines, alive, cancel_rows, cancel_reason, counts
-        )
-        rejects += iss
-        alive &= ~cancelled
-
-        t_start, t_end, time_ok, time_dropped, iss = self._times(name, s, lines, alive, counts)
-        rejects += iss
-        alive &= ~time_dropped
-        loc, iss = self._locations(name, t, s, lines, alive, crs, counts)
-        rejects += iss
-
-        good = alive & ~bad_cat & ~no_id & time_ok & loc["ok"]
-        counts["kept:no_location"] += int((good & (loc["precision"] == "none")).sum())
-        attrs = self._attrs(s, good, ctx.pii_key)
+        good = run.alive & ~bad_cat & ~no_id & time_ok & loc["ok"]
+        run.counts["kept:no_location"] += int((good & (loc["precision"] == "none")).sum())
+        spec = m.location
         out = pa.table(
             {
                 "incident_id": incident_id,
                 "source": pa.repeat(pa.scalar(m.source), n),
                 "force": pa.repeat(pa.scalar(m.force), n),
                 "category": pa.array(cat, pa.string()),
-                "raw_category": null_if_blank(raw_cat),
+                "raw_category": null_if_blank(s[m.category.column]),
                 "t_start": pa.array(t_start, pa.timestamp("s")),
                 "t_end": pa.array(t_end, pa.timestamp("s")),
                 "t_precision": pa.repeat(pa.scalar(m.time.precision), n),
-                "lon": pa.array(loc["lon"], from_pandas=True),
-                "lat": pa.array(loc["lat"], from_pandas=True),
-                "x": pa.array(loc["x"], from_pandas=True),
-                "y": pa.array(loc["y"], from_pandas=True),
-                "crs": pa.array(np.full(n, m.location.store_crs, dtype=np.int32)),
+                **{k: pa.array(loc[k], from_pandas=True) for k in ("lon", "lat", "x", "y")},
+                "crs": pa.array(np.full(n, spec.store_crs, dtype=np.int32)),
                 "loc_precision": pa.array(loc["precision"], pa.string()),
-                "location": _optional(s, m.location.text, n),
-                "lsoa": _optional(s, m.location.lsoa, n),
+                "location": _optional(s, spec.text, n),
+                "lsoa": _optional(s, spec.lsoa, n),
                 "outcome": _optional(s, m.outcome, n),
                 "file_id": pa.array(np.full(n, ctx.file_id, dtype=np.int64)),
                 "row_no": pa.array(lines, pa.int64()),
-                "attrs": attrs,
+                "attrs": self._attrs(s, good, ctx.pii_key),
             },
             schema=INCIDENT_SCHEMA,
         ).filter(pa.array(good))
         if m.personal_identifiers:
-            # A malformed line is quoted whole in its issue: withhold it, as
-            # it may hold identifiers in clear.
+            # The CSV parser quotes a malformed line whole: withhold it, as it
+            # may hold identifiers in clear.
             pre = [_withhold(i) if i.value is not None else i for i in pre]
         n_unparsed = sum(1 for i in pre if i.reason in ("wrong_field_count", "invalid_utf8"))
+        rejects = pre + sorted(run.issues, key=lambda i: (i.row or 0, i.reason))
         return PartnerReadResult(
-            "incidents",
-            out,
-            pre + sorted(rejects, key=lambda i: (i.row or 0, i.reason)),
-            +counts,
-            n + n_unparsed,
-            m.source,
-            tuple(pending),
+            "incidents", out, rejects, +run.counts, n + n_unparsed, m.source, tuple(pending)
         )
 
     # ----------------------------------------------------------------- steps
     def _parse(self, src: SourceFile) -> tuple[pa.Table, np.ndarray, list[RowIssue], str | None]:
+        """All-string table (canonical column names), line numbers, parser issues, CRS."""
         m = self.mapping
         crs = m.location.crs
+        header_row: int | None = 1
         if m.format == "shapefile":
             p = read_zipped_shapefile(src, encoding=m.encoding)
-            t, lines, issues, header = p.table, p.lines, [], p.header
+            t, lines, issues, header, header_row = p.table, p.lines, [], p.header, None
             if crs == "prj":
                 if p.prj is None:
-                    raise IngestError(
-                        [RowIssue(src.name, None, None, None, "no_prj", "crs: prj but no .prj")]
-                    )
+                    detail = "the mapping says crs: prj but the archive has no .prj"
+                    raise IngestError([RowIssue(src.name, None, None, None, "no_prj", detail)])
                 crs = p.prj
-            header_row: int | None = None
         else:
-            pc_ = parse_csv(src, required=(), encoding=m.encoding, invalid_utf8=m.invalid_utf8)
-            t, lines, issues, header = pc_.table, pc_.lines, list(pc_.issues), pc_.header
+            c = parse_csv(src, required=(), encoding=m.encoding, invalid_utf8=m.invalid_utf8)
+            t, lines, issues, header = c.table, c.lines, list(c.issues), c.header
             if len(t.column_names) == len(header):
                 t = t.rename_columns(header)
-            header_row = 1
-        ren = m.renames(header)
         missing = m.missing_columns(header)
         if missing:
+            shown = ",".join(header)[:200]
             raise IngestError(
                 [
                     RowIssue(
                         src.name,
                         header_row,
-                        c,
-                        ",".join(header)[:200],
+                        col,
+                        shown,
                         "missing_column",
-                        f"the mapping {m.origin} needs column {c!r}"
-                        + (f" (or an alias: {', '.join(m.aliases[c])})" if c in m.aliases else ""),
+                        f"the mapping {m.origin} needs column {col!r}"
+                        + (
+                            f" (or an alias: {', '.join(m.aliases[col])})"
+                            if col in m.aliases
+                            else ""
+                        ),
                     )
-                    for c in missing
+                    for col in missing
                 ]
             )
-        if ren:
-            t = t.rename_columns([ren.get(c, c) for c in t.column_names])
-        return t, lines, issues, crs
+        ren = m.renames(header)
+        return t.rename_columns([ren.get(c, c) for c in t.column_names]), lines, issues, crs
 
-    def _categories(
-        self,
-        name: str,
-        s: dict[str, pa.ChunkedArray],
-        lines: np.ndarray,
-        alive: np.ndarray,
-        counts: Counter[str],
-    ) -> tuple[np.ndarray, pa.ChunkedArray, np.ndarray, list[RowIssue]]:
+    def _categories(self, run: _Run) -> tuple[np.ndarray, np.ndarray]:
+        """Slug per row (``drop`` rows leave ``alive``), and rows without a key."""
         spec = self.mapping.category
-        raw = s[spec.column]
+        raw = run.s[spec.column]
         idx, uniq = distinct(raw)
         keys = [spec.key_of(str(v)) for v in uniq.to_pylist()]
-        ukey = np.array(keys, dtype=object)
-        uslug = np.array([spec.slug_of(k) for k in keys], dtype=object)
-        key, slug = ukey[idx], uslug[idx]
-        blank = alive & (key == "")
-        issues = issues_for(
-            name,
-            blank,
-            lines,
-            spec.column,
-            raw,
-            "missing_category",
-            "no category key could be derived from this value",
-        )
-        unmapped = alive & ~blank & (slug == None)  # noqa: E711  (object array)
+        key = np.array(keys, dtype=object)[idx]
+        slug = np.array([spec.slug_of(k) for k in keys], dtype=object)[idx]
+        detail = "no category key could be derived from this value"
+        blank = run.reject(key == "", spec.column, raw, "missing_category", detail)
+        unmapped = run.alive & ~blank & (slug == None)  # noqa: E711  (object array)
         if unmapped.any():
             if spec.unmapped == "error":
                 found = Counter(key[unmapped].tolist())
-                raise UnmappedLabelsError(name, spec.column, dict(found))
+                raise UnmappedLabelsError(run.name, spec.column, dict(found))
             if spec.unmapped == DROP:
-                counts["dropped:unmapped_category"] += int(unmapped.sum())
-                slug = np.where(unmapped, DROP, slug)
+                run.drop(unmapped, "unmapped_category")
             else:
-                counts[f"kept:unmapped_category_as_{spec.unmapped}"] += int(unmapped.sum())
+                run.counts[f"kept:unmapped_category_as_{spec.unmapped}"] += int(unmapped.sum())
                 slug = np.where(unmapped, spec.unmapped, slug)
-        counts["dropped:excluded_category"] += int((alive & (slug == DROP)).sum())
+        run.drop(slug == DROP, "excluded_category")
         # Placeholders for rows that never reach the output.
-        slug = np.where((slug == None) | blank, "other-crime", slug)  # noqa: E711
-        return slug.astype(object), raw, blank, issues
+        usable = np.isin(slug, CATEGORY_SLUGS)
+        return np.where(usable, slug, "other-crime").astype(object), blank
 
     def _ids(
-        self,
-        name: str,
-        s: dict[str, pa.ChunkedArray],
-        lines: np.ndarray,
-        alive: np.ndarray,
-        cancel_rows: np.ndarray,
-        reason: str,
-        counts: Counter[str],
-    ) -> tuple[pa.Array, np.ndarray, np.ndarray, list[str], list[RowIssue]]:
+        self, run: _Run, cancel_rows: np.ndarray, reason: str
+    ) -> tuple[pa.Array, np.ndarray, list[str]]:
+        """Stable ids, rows refused for a blank id, and cancels not in the file.
+
+        Cancelled rows (the last copies of a cancelled id) leave ``alive``.
+        """
         m = self.mapping
-        n = len(alive)
-        issues: list[RowIssue] = []
+        n = len(run.alive)
         no_id = np.zeros(n, bool)
         if m.id is not None:
             for c in m.id.columns:
-                blank = alive & ~no_id & _np(pc.equal(s[c], "")).astype(bool)
-                issues += issues_for(
-                    name, blank, lines, c, None, "missing_id", f"id column {c!r} is blank"
+                no_id |= run.reject(
+                    run.blank(c) & ~no_id, c, None, "missing_id", f"id column {c!r} is blank"
                 )
-                no_id |= blank
-            parts = [s[c] for c in m.id.columns]
+            parts = [run.s[c] for c in m.id.columns]
         else:
             # No id in the source: the content identifies the record, and
             # identical records are told apart by their occurrence index.
-            parts = [s[c] for c in m.content_columns()]
-        key = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, ":")
-        key = pc.binary_join_element_wise(pa.scalar(m.source), key, ":")
-        live = alive & ~no_id
+            parts = [run.s[c] for c in m.content_columns()]
+        key = pc.binary_join_element_wise(pa.scalar(m.source), *parts, ":")
+        live = np.flatnonzero(run.alive & ~no_id)
         k = np.zeros(n, np.int64)
-        live_idx = np.flatnonzero(live)
-        k[live_idx] = occurrence_index(key.take(pa.array(live_idx)))
-        counts["kept:repeated_id_in_file"] += int((k > 0).sum())
-        suffix = pc.binary_join_element_wise(pa.scalar("~"), pc.cast(pa.array(k), pa.string()), "")
+        k[live] = occurrence_index(key.take(pa.array(live)))
+        run.counts["kept:repeated_id_in_file"] += int((k > 0).sum())
+        suffix = pc.binary_join_element_wise("~", pc.cast(pa.array(k), pa.string()), "")
         ids = pc.if_else(pa.array(k > 0), pc.binary_join_element_wise(key, suffix, ""), key)
 
-        cancelled = np.zeros(n, bool)
         pending: list[str] = []
         if cancel_rows.any():
+            # A cancel removes the last copy of its id, so the ids left are
+            # still ~0 .. ~(m-1), as a later download without them would be.
             want = Counter(key.filter(pa.array(cancel_rows)).to_pylist())
-            keys_np = _np(key).astype(object)
-            target = live & _np(pc.is_in(key, pa.array(list(want), pa.string()))).astype(bool)
-            have = Counter(keys_np[target].tolist())
+            keys = _np(key).astype(object)
+            target = np.zeros(n, bool)
+            target[live] = np.isin(keys[live], list(want))
+            have = Counter(keys[target].tolist())
+            cancelled = np.zeros(n, bool)
             for row in np.flatnonzero(target):
-                kk = keys_np[row]
-                if k[row] >= have[kk] - want[kk]:
-                    cancelled[row] = True
+                cancelled[row] = k[row] >= have[keys[row]] - want[keys[row]]
+            run.drop(cancelled, f"cancelled_by_{reason}")
             for kk, nc in want.items():
                 pending += [kk] * max(0, nc - have.get(kk, 0))
-            counts[f"dropped:cancelled_by_{reason}"] += int(cancelled.sum())
-            counts[f"pending:{reason}_target_not_in_file"] += len(pending)
+            run.counts[f"pending:{reason}_target_not_in_file"] += len(pending)
         if isinstance(ids, pa.ChunkedArray):
             ids = ids.combine_chunks()
-        return ids, no_id, cancelled, pending, issues
+        return ids, no_id, pending
 
-    def _times(
-        self,
-        name: str,
-        s: dict[str, pa.ChunkedArray],
-        lines: np.ndarray,
-        alive: np.ndarray,
-        counts: Counter[str],
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[RowIssue]]:
+    def _times(self, run: _Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``t_start``, ``t_end`` and rows with a usable, plausible time."""
         spec = self.mapping.time
-        col = s[spec.column]
+        col = run.s[spec.column]
         if spec.time_column:
-            col = pc.binary_join_element_wise(col, s[spec.time_column], " ")
+            col = pc.binary_join_element_wise(col, run.s[spec.time_column], " ")
         start = parse_datetimes(col, spec.formats)
-        blank = _np(pc.equal(s[spec.column], "")).astype(bool)
-        issues = issues_for(
-            name, alive & blank, lines, spec.column, None, "missing_date", "the date is blank"
+        blank = run.reject(
+            run.blank(spec.column), spec.column, None, "missing_date", "date is blank"
         )
-        bad = alive & ~blank & np.isnat(start)
-        issues += issues_for(
-            name,
-            bad,
-            lines,
-            spec.column,
-            col,
-            "unparseable_date",
-            f"matches none of the formats {list(spec.formats)}",
-        )
-        ok = alive & ~np.isnat(start)
+        formats = f"matches none of the formats {list(spec.formats)}"
+        run.reject(~blank & np.isnat(start), spec.column, col, "unparseable_date", formats)
+        ok = run.alive & ~np.isnat(start)
         if spec.precision == "month":
             start = start.astype("datetime64[M]").astype("datetime64[s]")
             end = (start.astype("datetime64[M]") + 1).astype("datetime64[s]")
         else:
-            start = start.astype(f"datetime64[{'D' if spec.precision == 'day' else 'm'}]")
+            start = start.astype("datetime64[D]" if spec.precision == "day" else "datetime64[m]")
             start = start.astype("datetime64[s]")
             end = start + _STEP[spec.precision]
         late = np.zeros(len(start), bool)
@@ -421,164 +396,102 @@ class PartnerReader:
         if spec.not_after is not None:
             late |= start >= np.datetime64(spec.not_after, "D") + np.timedelta64(1, "D")
             limits.append(f"on or before {spec.not_after}")
-        if spec.before_month_of is not None:
-            ref = spec.before_month_of
-            rmonth = parse_datetimes(s[ref.column], (ref.format,)).astype("datetime64[M]")
-            no_ref = ok & np.isnat(rmonth)
-            issues += issues_for(
-                name,
-                no_ref,
-                lines,
+        if (ref := spec.before_month_of) is not None:
+            rmonth = parse_datetimes(run.s[ref.column], (ref.format,)).astype("datetime64[M]")
+            detail = f"expected a month in format {ref.format!r}"
+            ok &= ~run.reject(
+                ok & np.isnat(rmonth),
                 ref.column,
-                s[ref.column],
+                run.s[ref.column],
                 "unparseable_reference_month",
-                f"expected a month in format {ref.format!r}",
+                detail,
             )
-            ok &= ~no_ref
-            limit = (rmonth + ref.months).astype("datetime64[s]")
-            late |= ~np.isnat(rmonth) & (start >= limit)
+            late |= ~np.isnat(rmonth) & (start >= (rmonth + ref.months).astype("datetime64[s]"))
             limits.append(f"before the start of {ref.column} + {ref.months} month(s)")
-        implausible = ok & late
-        dropped = np.zeros(len(start), bool)
         if spec.implausible == "reject":
-            issues += issues_for(
-                name,
-                implausible,
-                lines,
-                spec.column,
-                col,
-                "implausible_date",
-                "the date must be " + " and ".join(limits),
-            )
+            detail = "the date must be " + " and ".join(limits)
+            ok &= ~run.reject(ok & late, spec.column, col, "implausible_date", detail)
         else:
-            counts["dropped:implausible_date"] += int(implausible.sum())
-            dropped = implausible
-        ok &= ~implausible
+            ok &= ~run.drop(ok & late, "implausible_date")
         # Placeholders for rows that never reach the output (the schema's
         # time columns are not nullable).
         nat = np.isnat(start) | np.isnat(end)
         start = np.where(nat, np.datetime64(0, "s"), start)
         end = np.where(nat, np.datetime64(1, "s"), end)
-        return start, end, ok, dropped, issues
+        return start, end, ok
 
-    def _locations(
-        self,
-        name: str,
-        t: pa.Table,
-        s: dict[str, pa.ChunkedArray],
-        lines: np.ndarray,
-        alive: np.ndarray,
-        crs: str | None,
-        counts: Counter[str],
-    ) -> tuple[dict[str, np.ndarray], list[RowIssue]]:
+    def _locations(self, run: _Run, crs: str | None) -> dict[str, np.ndarray]:
+        """lon/lat, x/y in ``store_crs``, precision, and rows not refused."""
         spec = self.mapping.location
-        n = len(alive)
+        n = len(run.alive)
         store = f"EPSG:{spec.store_crs}"
-        fx = np.full(n, np.nan)
-        fy = np.full(n, np.nan)
-        none = np.ones(n, bool)
-        ok = np.ones(n, bool)
-        issues: list[RowIssue] = []
+        fx, fy = np.full(n, np.nan), np.full(n, np.nan)
+        none, ok = np.ones(n, bool), np.ones(n, bool)
         if spec.x is not None and spec.y is not None and crs is not None:
-            fx, fy, blank, bad, _, _ = parse_coords(s[spec.x], s[spec.y])
-            xm = np.isin(fx, spec.missing)
-            ym = np.isin(fy, spec.missing)
+            fx, fy, blank, bad, _, _ = parse_coords(run.s[spec.x], run.s[spec.y])
+            xm, ym = np.isin(fx, spec.missing), np.isin(fy, spec.missing)
             none = blank | (xm & ym)
-            bad = alive & ~none & (bad | xm | ym)
-            issues += issues_for(
-                name,
-                bad,
-                lines,
+            bad = run.reject(
+                ~none & (bad | xm | ym),
                 spec.x,
-                pc.binary_join_element_wise(s[spec.x], s[spec.y], " "),
+                pc.binary_join_element_wise(run.s[spec.x], run.s[spec.y], " "),
                 "unparseable_coordinate",
-                "x/y must both be numbers, or both blank/missing markers",
+                "x/y must both be numbers, or both blank or missing markers",
             )
             ok &= ~bad
-            fx = np.where(none | bad, np.nan, fx)
-            fy = np.where(none | bad, np.nan, fy)
-        if spec.address is not None:
-            addr = s[spec.address]
-            idx, uniq = distinct(addr)
-            table = self._address_points()
-            pts = [table.get(str(a)) for a in uniq.to_pylist()]
-            ux = np.array([p[0] if p else np.nan for p in pts])[idx]
-            uy = np.array([p[1] if p else np.nan for p in pts])[idx]
-            use = none & ok & ~_np(pc.equal(addr, "")).astype(bool)
-            unknown = alive & use & np.isnan(ux)
-            issues += issues_for(
-                name,
-                unknown,
-                lines,
-                spec.address,
-                addr,
-                "unknown_address",
-                "the address is not in the mapping's lookup table",
+            fx, fy = np.where(none | bad, np.nan, fx), np.where(none | bad, np.nan, fy)
+        if spec.address is not None and spec.lookup is not None:
+            if self._points is None:
+                self._points = self.mapping.address_points()
+            idx, uniq = distinct(run.s[spec.address])
+            pts = [self._points.get(str(a), (np.nan, np.nan)) for a in uniq.to_pylist()]
+            ux, uy = np.array(pts, float).reshape(-1, 2)[idx].T
+            use = none & ok & ~run.blank(spec.address)
+            detail = "the address is not in the mapping's lookup table"
+            unknown = run.reject(
+                use & np.isnan(ux), spec.address, run.s[spec.address], "unknown_address", detail
             )
             ok &= ~unknown
-            lk = spec.lookup
-            assert lk is not None
-            src_crs = lk.crs or crs or store
-            use &= ~unknown
+            use &= ~unknown & ~np.isnan(ux)
             if use.any():
-                ax, ay = _transformer(src_crs, crs or store).transform(ux[use], uy[use])
-                fx[use], fy[use] = ax, ay
-                none = none & ~use
-        lon = np.full(n, np.nan)
-        lat = np.full(n, np.nan)
-        x = np.full(n, np.nan)
-        y = np.full(n, np.nan)
+                tr = _transformer(spec.lookup.crs or crs or store, crs or store)
+                fx[use], fy[use] = tr.transform(ux[use], uy[use])
+                none &= ~use
+        lon, lat, x, y = (np.full(n, np.nan) for _ in range(4))
         has = ~none & ok & np.isfinite(fx) & np.isfinite(fy)
-        if has.any() and crs is not None:
-            lon[has], lat[has] = _transformer(crs, "EPSG:4326").transform(fx[has], fy[has])
-            x[has], y[has] = _transformer(crs, store).transform(fx[has], fy[has])
-        elif has.any():
-            lon[has], lat[has] = _transformer(store, "EPSG:4326").transform(fx[has], fy[has])
-            x[has], y[has] = fx[has], fy[has]
+        if has.any():
+            lon[has], lat[has] = _transformer(crs or store, "EPSG:4326").transform(fx[has], fy[has])
+            x[has], y[has] = _transformer(crs or store, store).transform(fx[has], fy[has])
         if spec.bounds is not None:
             w, so, e, no = spec.bounds
-            out = alive & has & ((lon < w) | (lon > e) | (lat < so) | (lat > no))
-            issues += issues_for(
-                name,
-                out,
-                lines,
-                spec.x or spec.address,
-                np.array([f"{a:.6f} {b:.6f}" for a, b in zip(lon, lat, strict=True)], dtype=object)
-                if out.any()
-                else None,
-                "outside_bounds",
-                f"the point (lon lat shown) is outside the mapping's bounds {list(spec.bounds)}",
+            out = has & ((lon < w) | (lon > e) | (lat < so) | (lat > no))
+            shown = np.array([f"{a:.6f} {b:.6f}" for a, b in zip(lon, lat, strict=True)], object)
+            detail = (
+                f"the point (lon lat shown) is outside the mapping's bounds {list(spec.bounds)}"
             )
-            ok &= ~out
+            ok &= ~run.reject(out, spec.x or spec.address, shown, "outside_bounds", detail)
         prec = "exact" if spec.x is None else spec.precision
         precision = np.where(has & ok, prec, "none").astype(object)
-        return {"lon": lon, "lat": lat, "x": x, "y": y, "ok": ok, "precision": precision}, issues
-
-    def _address_points(self) -> dict[str, tuple[float, float]]:
-        if self._lookup is None:
-            self._lookup = self.mapping.address_points()
-        return self._lookup
+        return {"lon": lon, "lat": lat, "x": x, "y": y, "ok": ok, "precision": precision}
 
     def _attrs(
         self, s: dict[str, pa.ChunkedArray], good: np.ndarray, key: bytes | None
     ) -> pa.Array:
+        """JSON object per output row: kept columns, and identifiers hashed."""
         m = self.mapping
-        n = len(good)
         cols = m.attr_columns()
         if not cols:
-            return pa.nulls(n, pa.string())
+            return pa.nulls(len(good), pa.string())
         rows = np.flatnonzero(good)
-        take = pa.array(rows)
-        values: dict[str, list[Any]] = {}
+        values: dict[str, list[str | None]] = {}
         for c in cols:
-            v = s[c].take(take).to_pylist()
+            v = s[c].take(pa.array(rows)).to_pylist()
             if c in m.personal_identifiers:
                 assert key is not None
-                v = _hashed(v, key)
+                values[c] = _hashed(v, key)
             else:
-                v = [x if x else None for x in v]
-            values[c] = v
-        out: list[str | None] = [None] * n
+                values[c] = [x if x else None for x in v]
+        out: list[str | None] = [None] * len(good)
         for j, row in enumerate(rows):
             out[row] = json.dumps({c: values[c][j] for c in cols}, ensure_ascii=False)
         return pa.array(out, pa.string())
@@ -587,26 +500,15 @@ class PartnerReader:
 def _hashed(values: list[Any], key: bytes) -> list[str | None]:
     # Blank stays null: a hash of "" would be one linkable constant.
     cache: dict[str, str] = {}
-    out: list[str | None] = []
     for x in values:
-        if not x:
-            out.append(None)
-            continue
-        if x not in cache:
+        if x and x not in cache:
             cache[x] = hash_identifier(x, key)
-        out.append(cache[x])
-    return out
+    return [cache[x] if x else None for x in values]
 
 
 def _withhold(i: RowIssue) -> RowIssue:
-    return RowIssue(
-        i.file,
-        i.row,
-        i.column,
-        None,
-        i.reason,
-        i.detail + " (value withheld: the line may contain personal identifiers)",
-    )
+    detail = i.detail + " (value withheld: the line may contain personal identifiers)"
+    return RowIssue(i.file, i.row, i.column, None, i.reason, detail)
 
 
 def _optional(s: dict[str, pa.ChunkedArray], col: str | None, n: int) -> pa.Array:
