@@ -16,12 +16,14 @@ __all__ = ["force_outlines", "lsoa_outlines"]
 
 #: Cell side (m) and least incidents per cell for a force outline: cells of
 #: crimes recorded far outside the force area (a few per cell) are left out.
-OUTLINE_CELL_M = 1000.0
+OUTLINE_CELL_M = 2000.0
 OUTLINE_MIN_COUNT = 5
+#: Concave hull ratio (0 = tightest, 1 = convex hull).
+OUTLINE_CONCAVITY = 0.15
 
 
 def force_outlines(index: CellIndex) -> dict[str, Any]:
-    """GeoJSON of each force's outline: the union of its busy 1 km cells, smoothed."""
+    """GeoJSON of each force's outline: a concave hull of its busy 2 km cells."""
     to_wgs = Transformer.from_crs(index.crs, 4326, always_xy=True)
     feats = []
     for force in list(index.forces):
@@ -30,12 +32,11 @@ def force_outlines(index: CellIndex) -> dict[str, Any]:
         if len(ij) == 0:
             continue
         s = OUTLINE_CELL_M
-        boxes = shapely.box(ij[:, 0] * s, ij[:, 1] * s, (ij[:, 0] + 1) * s, (ij[:, 1] + 1) * s)
-        # Close small gaps between busy cells, then simplify the stair-steps.
-        shape = (
-            shapely.union_all(boxes).buffer(s, join_style="mitre").buffer(-s, join_style="mitre")
-        )
-        shape = shapely.simplify(shape, s / 2)
+        # A concave hull of the busy cells' centres, widened by half a cell: the
+        # area the force covers, without the stair-steps of a union of cells.
+        pts = shapely.multipoints((ij.astype(float) + 0.5) * s)
+        hull = shapely.concave_hull(pts, ratio=OUTLINE_CONCAVITY, allow_holes=False)
+        shape = shapely.simplify(hull.buffer(s / 2), s / 4)
         geo = shapely.transform(
             shape, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1]))
         )

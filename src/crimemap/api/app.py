@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
         An open store to serve; by default ``settings.store`` is opened
         read-write and owned (and closed) by the app.
     """
-    settings = settings or Settings()  # type: ignore[call-arg]
+    settings = settings or Settings()
     owned = store is None
     st = store if store is not None else open_store(settings.store)
     if not isinstance(st, DuckDBStore):  # pragma: no cover - other backends are not served

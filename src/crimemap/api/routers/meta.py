@@ -108,7 +108,7 @@ def health(state: State) -> dict[str, Any]:
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def outlines_forces(state: State) -> JSONResponse:
-    """Each force's area: the union of its 1 km cells with at least 5 incidents."""
+    """Each force's area: a concave hull of its 2 km cells with at least 5 incidents."""
     # Outlines change little with a few new incidents: cached for the first data version seen.
     data = await run_in_threadpool(
         state.cached_static, "outlines", lambda: force_outlines(state.index)

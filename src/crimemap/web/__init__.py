@@ -1,0 +1,1 @@
+"""Static files of the browser map (served by :func:`crimemap.api.create_app`)."""

@@ -1,0 +1,253 @@
+// crimemap browser map: MapLibre GL JS (global `maplibregl`, vendored from npm) + plain ES modules.
+import { getJSON, query } from './js/api.js';
+import { EMERGING_GROUPS, HOT, COLD, VIRIDIS, emergingColour, hotspotColour, rampValue, sequential } from './js/colours.js';
+import { render as renderPanel } from './js/panel.js';
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  meta: null, layer: 'incidents', measure: 'volume', categories: 'all-crime', force: '',
+  monthIdx: 0, window: 3, data: null, selected: null, loads: 0, events: [], errors: [],
+};
+// Exposed for tests and for debugging from the console.
+window.crimemap = state;
+
+const OFFLINE_STYLE = {
+  version: 8,
+  sources: {},
+  layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#f4f4ef' } }],
+};
+
+function monthRange() {
+  const months = state.meta.months;
+  if (!months.length) return {};
+  const end = months[state.monthIdx];
+  if (state.window === 0) return { start: months[0], end };
+  return { start: months[Math.max(0, state.monthIdx - state.window + 1)], end };
+}
+
+function filters() {
+  return { categories: state.categories, measure: state.measure, force: state.force, ...monthRange() };
+}
+
+function setStatus(text) { $('status').textContent = text; }
+
+let map;
+let inflight = null;
+let reloadTimer = null;
+
+function bboxParam() {
+  const b = map.getBounds();
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -85, 85), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -85, 85)]
+    .map((v) => v.toFixed(5)).join(',');
+}
+
+async function loadLayer() {
+  if (!state.meta) return;
+  if (inflight) inflight.abort();
+  const ctl = new AbortController();
+  inflight = ctl;
+  const url = `/api/layers/${state.layer}?${query({ bbox: bboxParam(), zoom: map.getZoom().toFixed(2), ...filters() })}`;
+  try {
+    const data = await getJSON(url, ctl.signal);
+    if (ctl.signal.aborted) return;
+    state.data = data;
+    state.loads += 1;
+    map.getSource('cells').setData(data);
+    styleCells(data.meta);
+    legend(data.meta);
+    setStatus(`${data.meta.cells} cells of ${data.meta.cell_size_m / 1000} km`);
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    state.data = { type: 'FeatureCollection', features: [], meta: { layer: state.layer, cells: 0 } };
+    map.getSource('cells').setData(state.data);
+    legend(null);
+    setStatus(`${state.layer}: ${err.message}`);
+  }
+}
+
+function scheduleLoad(delay = 120) {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(loadLayer, delay);
+}
+
+function styleCells(meta) {
+  let colour;
+  let opacity = 0.75;
+  if (meta.layer === 'hotspots') colour = hotspotColour();
+  else if (meta.layer === 'emerging') colour = emergingColour();
+  else colour = sequential(meta.max);
+  if (meta.layer === 'hotspots') opacity = ['match', ['get', 'class'], 0, 0.25, 0.8];
+  map.setPaintProperty('cells-fill', 'fill-color', colour);
+  map.setPaintProperty('cells-fill', 'fill-opacity', opacity);
+}
+
+function legend(meta) {
+  const el = $('legend');
+  if (!meta) { el.innerHTML = ''; return; }
+  const km = `${meta.cell_size_m >= 1000 ? meta.cell_size_m / 1000 + ' km' : meta.cell_size_m + ' m'} cells`;
+  const r = monthRange();
+  const span = r.start ? (r.start === r.end ? r.end : `${r.start} – ${r.end}`) : '';
+  if (meta.layer === 'incidents' || meta.layer === 'forecast') {
+    const unit = meta.layer === 'forecast'
+      ? `Expected incidents per cell, ${meta.window ? meta.window[0] : ''} (${meta.model})`
+      : `${meta.unit === 'incidents' ? 'Incidents' : 'Harm (ONS CSS custody-days)'} per cell, ${span}`;
+    const max = meta.max || 0;
+    el.innerHTML = `<h4>${unit}</h4><div class="ramp" style="background:linear-gradient(to right,${VIRIDIS.join(',')})"></div>
+      <div class="ticks"><span>0</span><span>${rampValue(max, 0.5).toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span><span>${max.toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span></div>
+      <p class="note">${km}; square-root colour scale</p>`;
+  } else if (meta.layer === 'hotspots') {
+    el.innerHTML = `<h4>Getis-Ord Gi* hot spots, ${span}</h4>
+      <div><span class="swatch" style="background:${HOT}"></span>hot spot (FDR q ≤ ${meta.alpha})</div>
+      <div><span class="swatch" style="background:${COLD}"></span>cold spot</div>
+      <div><span class="swatch" style="background:#bbbbbb"></span>not significant</div>
+      <p class="note">${meta.n_hot} hot, ${meta.n_cold} cold; ${km}; ${meta.permutations} permutations</p>`;
+  } else {
+    el.innerHTML = `<h4>Emerging hot spots, ${meta.months ? meta.months.join(' – ') : ''}</h4>` +
+      EMERGING_GROUPS.map(([c, t]) => `<div><span class="swatch" style="background:${c}"></span>${t}</div>`).join('') +
+      `<p class="note">${km}</p>`;
+  }
+}
+
+async function openPanel(cellId) {
+  state.selected = cellId;
+  const panel = $('panel');
+  $('panel-title').textContent = `Cell ${cellId}`;
+  $('panel-body').innerHTML = '<p class="note">loading…</p>';
+  panel.hidden = false;
+  map.resize();
+  try {
+    const e = await getJSON(`/api/cells/${encodeURIComponent(cellId)}?${query(filters())}`);
+    if (state.selected !== cellId) return;
+    $('panel-body').innerHTML = renderPanel(e);
+    state.explanation = e;
+  } catch (err) {
+    $('panel-body').innerHTML = `<p class="note">${err.message}</p>`;
+  }
+  map.setFilter('cells-selected', ['==', ['get', 'id'], cellId]);
+}
+
+function closePanel() {
+  state.selected = null;
+  $('panel').hidden = true;
+  map.setFilter('cells-selected', ['==', ['get', 'id'], '']);
+  map.resize();
+  $('map').focus();
+}
+
+function cellAtCentre() {
+  const p = map.project(map.getCenter());
+  const hits = map.queryRenderedFeatures(p, { layers: ['cells-fill'] });
+  return hits.length ? hits[0].properties.id : null;
+}
+
+function live() {
+  const el = $('live'); const text = $('live-text');
+  const es = new EventSource('/api/stream');
+  es.addEventListener('hello', () => { el.className = 'live on'; text.textContent = 'live'; });
+  es.addEventListener('change', (ev) => {
+    const change = JSON.parse(ev.data);
+    state.events.push(change);
+    el.className = 'live on flash';
+    text.textContent = `live · ${change.rows_inserted} new incident${change.rows_inserted === 1 ? '' : 's'}`;
+    setTimeout(() => { el.className = 'live on'; }, 1500);
+    if (change.months && change.months.length) {
+      const last = state.meta.months[state.meta.months.length - 1];
+      const newer = change.months.filter((m) => m > last);
+      for (const m of change.months) if (!state.meta.months.includes(m)) state.meta.months.push(m);
+      state.meta.months.sort();
+      const slider = $('month');
+      const atEnd = state.monthIdx === Number(slider.max);
+      slider.max = String(state.meta.months.length - 1);
+      if (atEnd && newer.length) state.monthIdx = state.meta.months.length - 1;
+      slider.value = String(state.monthIdx);
+      $('month-out').textContent = state.meta.months[state.monthIdx];
+    }
+    loadLayer();
+    if (state.selected) openPanel(state.selected);
+  });
+  es.onerror = () => { el.className = 'live off'; text.textContent = 'reconnecting…'; };
+}
+
+function fillControls(meta) {
+  const cat = $('category');
+  const sets = [['all-crime', 'All crime (excl. ASB)'], ['all-crime-victim', 'Crime with a victim'],
+    ['violence', 'Violence and sexual offences'], ['burglary', 'Burglary'], ['asb', 'Anti-social behaviour'],
+    ['police-initiated', 'Police-initiated (drugs, weapons)']];
+  for (const [v, t] of sets) cat.add(new Option(t, v));
+  for (const c of meta.categories) {
+    if (!sets.some(([v]) => v === c.slug)) cat.add(new Option(c.label, c.slug));
+  }
+  cat.value = state.categories;
+  const force = $('force');
+  for (const f of meta.forces) force.add(new Option(f, f));
+  const slider = $('month');
+  slider.max = String(Math.max(meta.months.length - 1, 0));
+  state.monthIdx = Math.max(meta.months.length - 1, 0);
+  slider.value = String(state.monthIdx);
+  $('month-out').textContent = meta.months[state.monthIdx] || '';
+  $('time-note').textContent = meta.time_precision.length === 1 && meta.time_precision[0] === 'month'
+    ? 'Times are published by month only (data.police.uk), so the slider steps by month.'
+    : `Time precision: ${meta.time_precision.join(', ')}.`;
+
+  document.querySelectorAll('input[name=layer]').forEach((r) => r.addEventListener('change', () => { state.layer = r.value; loadLayer(); }));
+  document.querySelectorAll('input[name=measure]').forEach((r) => r.addEventListener('change', () => { state.measure = r.value; loadLayer(); if (state.selected) openPanel(state.selected); }));
+  cat.addEventListener('change', () => { state.categories = cat.value; loadLayer(); if (state.selected) openPanel(state.selected); });
+  force.addEventListener('change', () => { state.force = force.value; loadLayer(); });
+  slider.addEventListener('input', () => { state.monthIdx = Number(slider.value); $('month-out').textContent = meta.months[state.monthIdx]; scheduleLoad(200); });
+  $('window').addEventListener('change', () => { state.window = Number($('window').value); loadLayer(); });
+  $('explain-centre').addEventListener('click', () => { const id = cellAtCentre(); if (id) openPanel(id); else setStatus('no cell at the map centre'); });
+  $('panel-close').addEventListener('click', closePanel);
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('panel').hidden) closePanel(); });
+}
+
+async function addOutlines() {
+  try {
+    const forces = await getJSON('/api/outlines/forces');
+    map.addSource('forces', { type: 'geojson', data: forces });
+    map.addLayer({ id: 'forces-fill', type: 'fill', source: 'forces', paint: { 'fill-color': '#ffffff', 'fill-opacity': state.meta.basemap_style_url ? 0 : 0.9 } }, 'cells-fill');
+    map.addLayer({ id: 'forces-line', type: 'line', source: 'forces', paint: { 'line-color': '#555', 'line-width': 1.5 } });
+    const b = new maplibregl.LngLatBounds();
+    for (const f of forces.features) {
+      const polys = f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates;
+      for (const p of polys) for (const [x, y] of p[0]) b.extend([x, y]);
+    }
+    if (!b.isEmpty()) map.fitBounds(b, { padding: 20, animate: false });
+  } catch (err) {
+    setStatus(`outlines: ${err.message}`);
+  }
+  if (state.meta.lsoa_outlines) {
+    map.addSource('lsoa', { type: 'geojson', data: '/api/outlines/lsoa' });
+    map.addLayer({ id: 'lsoa-line', type: 'line', source: 'lsoa', minzoom: 10, paint: { 'line-color': '#999', 'line-width': 0.5 } }, 'forces-line');
+  }
+}
+
+async function main() {
+  window.addEventListener('error', (e) => state.errors.push(String(e.message)));
+  state.meta = await getJSON('/api/meta');
+  fillControls(state.meta);
+  map = new maplibregl.Map({
+    container: 'map',
+    style: state.meta.basemap_style_url || OFFLINE_STYLE,
+    center: [-1.5, 54.5],
+    zoom: 7,
+    attributionControl: { customAttribution: 'Contains public sector information licensed under the Open Government Licence v3.0 (data.police.uk)' },
+  });
+  state.map = map;
+  map.addControl(new maplibregl.NavigationControl(), 'top-right');
+  map.on('load', async () => {
+    map.addSource('cells', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    map.addLayer({ id: 'cells-fill', type: 'fill', source: 'cells', paint: { 'fill-color': '#31688e', 'fill-opacity': 0.75 } });
+    map.addLayer({ id: 'cells-selected', type: 'line', source: 'cells', filter: ['==', ['get', 'id'], ''], paint: { 'line-color': '#000', 'line-width': 3 } });
+    await addOutlines();
+    map.on('moveend', () => scheduleLoad());
+    map.on('click', 'cells-fill', (e) => { if (e.features.length) openPanel(e.features[0].properties.id); });
+    map.on('mouseenter', 'cells-fill', () => { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', 'cells-fill', () => { map.getCanvas().style.cursor = ''; });
+    await loadLayer();
+    state.ready = true;
+    live();
+  });
+}
+
+main().catch((err) => { setStatus(`error: ${err.message}`); state.errors.push(String(err)); });

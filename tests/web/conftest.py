@@ -1,0 +1,135 @@
+"""Fixtures for the browser tests: a live uvicorn server and headless Debian Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from crimemap.api import create_app, static_dir
+from crimemap.ingest import ingest
+from crimemap.settings import Settings
+from crimemap.store import open_store
+from crimemap.store.embedded import DuckDBStore
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CRIMEMAP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+FORCE = "north-yorkshire"
+MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
+OUTPUT = REPO / "test-output"
+
+
+def _need(ok: bool, msg: str) -> None:
+    if not ok:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " (CI=true: browser tests must not skip)")
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def vendor() -> Path:
+    """MapLibre copied from npm by scripts/build_web.sh (run here when missing and npm exists)."""
+    v = static_dir() / "vendor" / "maplibre-gl.js"
+    if not v.exists() and shutil.which("npm"):
+        subprocess.run(["bash", str(REPO / "scripts" / "build_web.sh")], check=True, timeout=300)
+    _need(v.exists(), f"{v} missing: run scripts/build_web.sh")
+    return v.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving the app in a background thread on 127.0.0.1."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def web_store(police_uk: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+    """Twelve months of North Yorkshire; the live tests add incidents to it."""
+    st = open_store(tmp_path_factory.mktemp("web") / "w.duckdb")
+    assert isinstance(st, DuckDBStore)
+    ingest(st, [police_uk / m / f"{m}-{FORCE}-street.csv.gz" for m in MONTHS])
+    yield st
+    st.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    web_store: DuckDBStore, vendor: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    settings = Settings(
+        store=web_store.path,
+        out_dir=tmp_path_factory.mktemp("web-out"),
+        forecast_model="ewm",
+        forecast_cell_m=500.0,
+    )
+    with LiveServer(create_app(settings, store=web_store)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    _need(Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need(False, "playwright is not installed")
+        raise
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: object, live_server: LiveServer) -> Iterator[object]:
+    """A fresh page on the map, with console errors collected in ``page.console_errors``."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.console_errors = errors
+    pg.goto(live_server.url + "/")
+    pg.wait_for_function("window.crimemap && window.crimemap.ready === true", timeout=30_000)
+    yield pg
+    ctx.close()
