@@ -31,6 +31,16 @@ from crimemap.safeguards.audit import (
     record,
     verify_chain,
 )
+from crimemap.safeguards.disclosure import (
+    DisclosureError,
+    DisclosurePolicy,
+    PublicCounts,
+    PublicTotal,
+    assert_publishable,
+    control,
+    public_counts,
+    public_total,
+)
 from crimemap.safeguards.ratelimit import TokenBucketLimiter
 from crimemap.safeguards.retention import RetentionReport, apply_retention, retention_cutoff
 from crimemap.safeguards.session import (
@@ -56,6 +66,14 @@ __all__ = [
     "Annotation",
     "AuditRow",
     "AuditVerdict",
+    "DisclosureError",
+    "DisclosurePolicy",
+    "PublicCounts",
+    "PublicTotal",
+    "assert_publishable",
+    "control",
+    "public_counts",
+    "public_total",
     "Principal",
     "RetentionReport",
     "Role",
