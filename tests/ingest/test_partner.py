@@ -400,9 +400,10 @@ def test_cancel_rule_drops_the_row_and_its_target_in_the_same_file() -> None:
 def test_apply_cancellations_across_files() -> None:
     earlier = read(CANCEL, [line("C"), line("E"), line("E")]).table
     later = read(CANCEL, [line("C", ward="-1"), line("E", ward="-1"), line("Z", ward="-1")])
-    out = apply_cancellations(earlier, list(later.cancels))
-    assert out["incident_id"].to_pylist() == ["test-src:E"]
-    assert apply_cancellations(earlier, []) is earlier
+    out, unresolved = apply_cancellations(earlier, list(later.cancels))
+    assert out["incident_id"].to_pylist() == ["test-src:E"]  # E~1 went, E stays
+    assert unresolved == ["test-src:Z"]  # for the store to apply
+    assert apply_cancellations(earlier, []) == (earlier, [])
 
 
 def test_invalid_utf8_repaired_as_latin1_when_declared() -> None:

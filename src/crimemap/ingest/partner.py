@@ -86,28 +86,41 @@ def hash_identifier(value: str, key: bytes) -> str:
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def apply_cancellations(incidents: pa.Table, cancels: list[str] | tuple[str, ...]) -> pa.Table:
+def apply_cancellations(
+    incidents: pa.Table, cancels: list[str] | tuple[str, ...]
+) -> tuple[pa.Table, list[str]]:
     """Drop one incident per cancelled id: the copy with the highest ``~k``.
 
-    For cancels that reach across files of one batch. ``cancels`` may repeat
-    an id (one entry per cancelling row); ids not present are ignored.
+    For cancels that reach across the files of one batch
+    (:attr:`PartnerReadResult.cancels`). ``cancels`` may repeat an id, once
+    per cancelling row.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        ``incidents`` without the cancelled rows.
+    unresolved : list of str
+        Cancels whose id is not (or not often enough) in ``incidents``: their
+        target is in an earlier batch, i.e. already in the store.
     """
-    if not cancels or incidents.num_rows == 0:
-        return incidents
     want = Counter(cancels)
-    ids = incidents["incident_id"].to_pylist()
+    if not want:
+        return incidents, []
     copies: dict[str, list[tuple[int, int]]] = {}
-    for row, iid in enumerate(ids):
+    for row, iid in enumerate(incidents["incident_id"].to_pylist()):
         base, sep, k = iid.rpartition("~")
         if not sep or not k.isdigit():
             base, k = iid, "0"
         if base in want:
             copies.setdefault(base, []).append((int(k), row))
-    drop = np.zeros(len(ids), bool)
-    for base, rows in copies.items():
-        for _, row in sorted(rows, reverse=True)[: want[base]]:
+    drop = np.zeros(incidents.num_rows, bool)
+    unresolved: list[str] = []
+    for base, n in want.items():
+        found = sorted(copies.get(base, []), reverse=True)[:n]
+        for _, row in found:
             drop[row] = True
-    return incidents.filter(pa.array(~drop))
+        unresolved += [base] * (n - len(found))
+    return incidents.filter(pa.array(~drop)), unresolved
 
 
 def _transformer(src: str, dst: str) -> Transformer:
