@@ -221,11 +221,11 @@ def public_total(
     per = pub.periods.astype("datetime64[s]")
     sel_t = np.ones(len(per), bool)
     if start is not None:
-        s = np.datetime64(start, "s")
+        s = np.datetime64(str(start), "s")
         _check_boundary(s, per, pub.freq)
         sel_t &= per >= s
     if end is not None:
-        e = np.datetime64(end, "s")
+        e = np.datetime64(str(end), "s")
         _check_boundary(e, per, pub.freq)
         sel_t &= per < e
     v = pub.values[:, sel_t]
