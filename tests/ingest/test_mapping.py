@@ -95,6 +95,16 @@ def test_unknown_builtin_mapping() -> None:
         ({"personal_identifiers": ["ref"]}, "(top level)", "stored in clear"),
         ({"personal_identifiers": ["name"], "keep": ["name"]}, "(top level)", "both in"),
         ({"aliases": {"a": ["x"], "b": ["x"]}}, "(top level)", "alias 'x' is given for both"),
+        (
+            {
+                "rules": [
+                    {"reason": "a", "when": {"column": "c", "equals": "1"}, "cancels": True},
+                    {"reason": "b", "when": {"column": "c", "equals": "2"}, "cancels": True},
+                ]
+            },
+            "(top level)",
+            "at most one rule",
+        ),
     ],
 )
 def test_invalid_mapping_names_file_key_and_problem(

@@ -334,6 +334,8 @@ class Mapping(_Model):
             raise ValueError(
                 f"{both} are free text: list them in keep_free_text to keep them, not in keep"
             )
+        if sum(r.cancels for r in self.rules) > 1:
+            raise ValueError("at most one rule may have cancels: true")
         extra = sorted(set(self.keep_free_text) - set(self.free_text))
         if extra:
             raise ValueError(f"keep_free_text {extra} must also be listed in free_text")
