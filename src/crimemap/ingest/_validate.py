@@ -72,8 +72,10 @@ def issues_for(
 
 def null_if_blank(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Empty or whitespace-only strings become nulls."""
-    blank = pc.equal(pc.utf8_trim_whitespace(arr), "")
-    return pc.if_else(blank, pa.scalar(None, pa.string()), arr)
+    idx, uniq = distinct(arr)
+    blank = pc.equal(pc.utf8_trim_whitespace(uniq), "")
+    clean = pc.if_else(blank, pa.scalar(None, pa.string()), uniq)
+    return clean.take(pa.array(idx))
 
 
 def parse_coords(
@@ -97,32 +99,39 @@ def parse_coords(
         ``x, y`` transformed from ``src_crs`` to ``dst_crs`` (NaN where not
         parseable or not finite after projection); copies of x, y if no CRS.
     """
-    # Work on the distinct pairs: police.uk has few distinct snap points per
-    # file, so validating the dictionary is far cheaper than every row.
-    pair = pc.binary_join_element_wise(xs, ys, "\x1f")
-    enc = pc.dictionary_encode(pair)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    idx = enc.indices.to_numpy(zero_copy_only=False)
-    parts = pc.split_pattern(enc.dictionary, "\x1f")
-    ux = pc.list_element(parts, 0)
-    uy = pc.list_element(parts, 1)
-    xblank = pc.equal(pc.utf8_trim_whitespace(ux), "").to_numpy(zero_copy_only=False)
-    yblank = pc.equal(pc.utf8_trim_whitespace(uy), "").to_numpy(zero_copy_only=False)
-    xnum = pc.match_substring_regex(ux, NUMBER_RE).to_numpy(zero_copy_only=False)
-    ynum = pc.match_substring_regex(uy, NUMBER_RE).to_numpy(zero_copy_only=False)
-    missing = xblank & yblank
-    ok = xnum & ynum
+    # Validate the distinct values of each column and map back to rows:
+    # police.uk has few distinct snap points, so this is far cheaper than
+    # per-row string work.
+    xi, xu = distinct(xs)
+    yi, yu = distinct(ys)
+    xblank, xnum, xf = _classify(xu)
+    yblank, ynum, yf = _classify(yu)
+    missing = xblank[xi] & yblank[yi]
+    ok = xnum[xi] & ynum[yi]
     bad = ~missing & ~ok
-    fx = _to_float(ux, ok)
-    fy = _to_float(uy, ok)
+    fx = xf[xi]
+    fy = yf[yi]
     px, py = fx, fy
     if src_crs is not None and dst_crs is not None and src_crs != dst_crs:
         px = np.full(len(fx), np.nan)
         py = np.full(len(fy), np.nan)
         if ok.any():
-            px[ok], py[ok] = project(fx[ok], fy[ok], src_crs, dst_crs)
-    return fx[idx], fy[idx], missing[idx], bad[idx], px[idx], py[idx]
+            # Project each distinct point once.
+            code = xi[ok].astype(np.int64) * max(len(yu), 1) + yi[ok]
+            uniq, inv = np.unique(code, return_inverse=True)
+            ux, uy = project(
+                xf[uniq // max(len(yu), 1)], yf[uniq % max(len(yu), 1)], src_crs, dst_crs
+            )
+            px[ok] = ux[inv.ravel()]
+            py[ok] = uy[inv.ravel()]
+    return fx, fy, missing, bad, px, py
+
+
+def _classify(u: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blank flags, numeric flags and float values of distinct strings."""
+    blank = pc.equal(pc.utf8_trim_whitespace(u), "").to_numpy(zero_copy_only=False)
+    num = pc.match_substring_regex(u, NUMBER_RE).to_numpy(zero_copy_only=False)
+    return blank, num, _to_float(u, num)
 
 
 def distinct(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:

@@ -117,6 +117,17 @@ STOP_SEARCH_COLUMNS = (
     "Outcome linked to object of search",
     "Removal of more than just outer clothing",
 )
+_STREET_USED = (
+    "Crime ID",
+    "Month",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "Crime type",
+    "Last outcome category",
+)
 _NAME_RE = re.compile(r"^(\d{4})-(\d{2})-(.+)-(street|outcomes|stop-and-search)\.csv$")
 _MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
 
@@ -240,7 +251,7 @@ class PoliceUKStreetReader:
         ] == list(STREET_COLUMNS[:3])
 
     def read(self, src: SourceFile, ctx: ReadContext) -> ReadResult:
-        p = parse_csv(src, required=STREET_COLUMNS)
+        p = parse_csv(src, required=STREET_COLUMNS, columns=_STREET_USED)
         t, lines, name = p.table, p.lines, src.name
         rejects = list(p.issues)
         counts: Counter[str] = Counter()
@@ -283,35 +294,42 @@ class PoliceUKStreetReader:
             )
             counts["kept:month_differs_from_file_name"] += int(diff.sum())
 
-        # Stable ids (see module docstring).
-        crime_id = pc.utf8_trim_whitespace(t["Crime ID"])
-        no_id = pc.equal(crime_id, "")
-        content_key = pc.binary_join_element_wise(
-            cat,
-            force,
-            t["Month"],
-            t["Longitude"],
-            t["Latitude"],
-            pc.if_else(pa.array(missing), t["Location"], pa.scalar("")),
-            ":",
-        )
-        key = pc.if_else(no_id, content_key, crime_id)
-        k = occurrence_index(key)
-        suffix = pc.binary_join_element_wise(pa.scalar("~"), pc.cast(pa.array(k), pa.string()), "")
-        incident_id = pc.if_else(pa.array(k > 0), pc.binary_join_element_wise(key, suffix, ""), key)
-        no_id_np = no_id.to_numpy(zero_copy_only=False)
-        counts["kept:duplicate_crime_id_in_file"] += int(((k > 0) & ~no_id_np).sum())
-        counts["kept:repeated_record_without_id"] += int(((k > 0) & no_id_np).sum())
+        # Stable ids (see module docstring): Crime IDs where present, a
+        # content key for records without one; ~k for the k-th repeat.
+        crime_id = t["Crime ID"]
+        no_id = pc.equal(crime_id, "").to_numpy(zero_copy_only=False)
+        ids = _ids_with_repeats(crime_id, ~no_id)
+        if no_id.any():
+            sel = pa.array(np.flatnonzero(no_id))
+            content_key = pc.binary_join_element_wise(
+                cat.take(sel),
+                force.take(sel),
+                t["Month"].take(sel),
+                t["Longitude"].take(sel),
+                t["Latitude"].take(sel),
+                pc.if_else(pa.array(missing[no_id]), t["Location"].take(sel), pa.scalar("")),
+                ":",
+            )
+            ids_a, k_a = _suffixed(content_key)
+            ids_c, k_c = ids
+            order = np.concatenate([np.flatnonzero(~no_id), np.flatnonzero(no_id)])
+            inv = np.empty_like(order)
+            inv[order] = np.arange(len(order))
+            incident_id = pa.concat_arrays([ids_c, ids_a]).take(pa.array(inv))
+            counts["kept:repeated_record_without_id"] += int((k_a > 0).sum())
+        else:
+            incident_id, k_c = ids
+        counts["kept:duplicate_crime_id_in_file"] += int((k_c > 0).sum())
         counts["kept:no_location"] += int(missing.sum())
 
-        location = t["Location"]
-        blank_place = pc.equal(pc.utf8_trim_whitespace(location), "On or near").to_numpy(
-            zero_copy_only=False
-        )
-        counts["repaired:blank_place_name"] += int((blank_place & ~missing).sum())
-        location = pc.if_else(
-            pa.array(blank_place), pa.scalar(None, pa.string()), null_if_blank(location)
-        )
+        # Place names: validated on the distinct values.
+        li, lu = distinct(t["Location"])
+        trimmed = pc.utf8_trim_whitespace(lu)
+        blank_place_u = pc.equal(trimmed, "On or near").to_numpy(zero_copy_only=False)
+        blank_u = pc.equal(trimmed, "").to_numpy(zero_copy_only=False)
+        counts["repaired:blank_place_name"] += int((blank_place_u[li] & ~missing).sum())
+        clean_u = pc.if_else(pa.array(blank_place_u | blank_u), pa.scalar(None, pa.string()), lu)
+        location = clean_u.take(pa.array(li))
         if missing.any():
             location = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), location)
 
@@ -331,9 +349,7 @@ class PoliceUKStreetReader:
                 "x": pa.array(x, from_pandas=True),
                 "y": pa.array(y, from_pandas=True),
                 "crs": pa.array(np.full(n, 27700, dtype=np.int32)),
-                "loc_precision": pa.array(
-                    np.where(missing, "none", "snap").astype(object), pa.string()
-                ),
+                "loc_precision": pc.if_else(pa.array(missing), "none", "snap"),
                 "location": location,
                 "lsoa": null_if_blank(t["LSOA code"]),
                 "outcome": null_if_blank(t["Last outcome category"]),
@@ -344,6 +360,21 @@ class PoliceUKStreetReader:
             schema=INCIDENT_SCHEMA,
         ).filter(pa.array(good))
         return ReadResult("incidents", out, rejects, counts, n + _n_field_rejects(p.issues), SOURCE)
+
+
+def _suffixed(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Keys with ``~k`` appended to the k-th repeat (k > 0), and k."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    k = occurrence_index(keys)
+    if not (k > 0).any():
+        return keys, k
+    suffix = pc.binary_join_element_wise(pa.scalar("~"), pc.cast(pa.array(k), pa.string()), "")
+    return pc.if_else(pa.array(k > 0), pc.binary_join_element_wise(keys, suffix, ""), keys), k
+
+
+def _ids_with_repeats(crime_id: pa.ChunkedArray, has_id: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    return _suffixed(crime_id.filter(pa.array(has_id)))
 
 
 def _n_field_rejects(issues: list) -> int:
