@@ -1,4 +1,9 @@
-"""``crimemap demo``: the main job on the bundled sample."""
+"""``crimemap demo``: the main job on the bundled sample.
+
+Ingest the bundled North Yorkshire extract into a DuckDB store, detect hot
+spots (Getis-Ord Gi* and emerging hot spots), forecast next month, and serve
+the live map with that forecast on it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ import typer
 
 from crimemap.cli._common import console, handle_errors, progress_bar
 from crimemap.cli.ingest_cmd import print_report, print_status
-from crimemap.data import sample_police_uk
+from crimemap.data import sample_dir, sample_police_uk
 from crimemap.ingest import ingest
 from crimemap.store import open_store
 
 __all__ = ["demo_command"]
+
+FORCE = "north-yorkshire"
 
 
 @handle_errors
@@ -21,13 +28,36 @@ def demo_command(
     store: Annotated[Path, typer.Option(help="DuckDB file for the demo store.")] = Path(
         "out/demo.duckdb"
     ),
+    out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("out/demo"),
     serve: Annotated[bool, typer.Option(help="Start the map server at the end.")] = True,
+    port: Annotated[int, typer.Option(help="Port of the map server.")] = 8000,
 ) -> None:
-    """Ingest the bundled sample, summarise it, and (when available) serve the map."""
+    """Ingest the bundled sample, detect hot spots, forecast next month, serve the map."""
     store.parent.mkdir(parents=True, exist_ok=True)
     with open_store(store) as st, progress_bar("ingesting the bundled sample") as update:
         report = ingest(st, [sample_police_uk()], progress=update)
         print_report(report)
         print_status(st.status())
-    console.print(f"demo store: {store}")
-    del serve
+    _analyse(str(store), out)
+    console.print(f"demo store: {store}; outputs in {out}")
+    if serve:
+        from crimemap.cli.serve import serve as serve_map
+
+        serve_map(store=str(store), port=port, out_dir=out, lsoa_dir=sample_dir() / "lsoa")
+
+
+def _analyse(store: str, out: Path) -> None:
+    """Hot spots and a forecast on the demo store (skipped stages are reported)."""
+    try:
+        from crimemap.cli.hotspots import hotspots
+    except ModuleNotFoundError:
+        console.print("hot spot detection is not installed in this build")
+    else:
+        for method in ("gi", "emerging"):
+            hotspots(FORCE, method=method, store=store, out=out / "hotspots", png=True)
+    try:
+        from crimemap.cli.forecast import forecast
+    except ModuleNotFoundError:
+        console.print("forecasting is not installed in this build")
+    else:
+        forecast(force=FORCE, category="all-crime", store=store, out=out / "forecast.parquet")
