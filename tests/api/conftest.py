@@ -108,3 +108,9 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live() -> type[LiveServer]:
+    """The :class:`LiveServer` context manager (``with live(app) as srv: srv.url``)."""
+    return LiveServer
