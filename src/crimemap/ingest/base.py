@@ -74,6 +74,10 @@ class ReadResult:
         Data rows seen in the file (excluding the header).
     source : str
         Source family (``police.uk``, ``stl-slmpd`` ...).
+    cancels : tuple of str
+        Ids of incidents that rows of this file cancel (e.g. St. Louis
+        "unfounded" rows) but whose target is not in the file: the pipeline
+        applies them across the batch, the store to earlier batches.
     """
 
     target: str
@@ -82,6 +86,7 @@ class ReadResult:
     counts: Counter[str]
     rows_read: int
     source: str
+    cancels: tuple[str, ...] = ()
 
 
 class Reader(Protocol):

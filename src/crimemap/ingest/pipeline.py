@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from crimemap.errors import IngestError, InputError, RowIssue
+from crimemap.ingest._cancel import apply_cancellations
 from crimemap.ingest._io import SourceFile, expand_paths
 from crimemap.ingest.base import ReadContext, Reader, ReadResult, get_reader, sniff_reader
 from crimemap.ingest.policeuk import OUTCOMES_SCHEMA, STOP_SEARCH_SCHEMA
@@ -71,6 +72,8 @@ class Batch:
     stop_search: pa.Table = field(default_factory=STOP_SEARCH_SCHEMA.empty_table)
     rejects: list[RowIssue] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    #: Cancelled incident ids whose target is not in this batch (one entry per cancel).
+    cancels: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -205,10 +208,16 @@ def read_batch(
             batch.rejects,
             f"ingest refused (strict): {len(batch.rejects)} row(s) rejected; nothing was written",
         )
+    cancels = [c for res in results for c in res.cancels]
     if tables["incidents"]:
         inc = pa.concat_tables(tables["incidents"])
+        if cancels:
+            n_before = inc.num_rows
+            inc, cancels = apply_cancellations(inc, cancels)
+            batch.counts["dropped:cancelled_across_files"] += n_before - inc.num_rows
         batch.incidents, merged = _merge_repeated_ids(inc)
         batch.counts["merged:crime_id_seen_again_outcome_updated"] += merged
+    batch.cancels = list(cancels)
     if tables["outcomes"]:
         batch.outcomes = pa.concat_tables(tables["outcomes"])
     if tables["stop_search"]:

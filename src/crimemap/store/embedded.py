@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 __all__ = ["DuckDBStore"]
 
 _INC_COLS = ", ".join(INCIDENT_SCHEMA.names)
+#: Counts that belong to the batch, not to one file.
+_BATCH_LEVEL = (
+    "merged:",
+    "dropped:cancelled_across_files",
+    "dropped:cancelled_in_store",
+    "unresolved:",
+)
 
 
 def _now() -> datetime:
@@ -109,6 +116,12 @@ class DuckDBStore(Store):
                     "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
                 ).fetchone() or (1,)
                 inserted, updated = self._write_incidents(con, batch.incidents, now)
+                cancelled = self._apply_cancels(con, batch.cancels)
+                if batch.cancels:
+                    batch.counts["dropped:cancelled_in_store"] += cancelled
+                    batch.counts["unresolved:cancel_target_not_found"] += (
+                        len(batch.cancels) - cancelled
+                    )
                 n_out, out_updates = self._write_outcomes(con, batch.outcomes, now)
                 updated += out_updates
                 if batch.stop_search.num_rows:
@@ -144,7 +157,7 @@ class DuckDBStore(Store):
                     + [
                         {"batch_id": bid, "file_id": None, "reason": k, "n": v}
                         for k, v in sorted(batch.counts.items())
-                        if k.startswith("merged:") and v
+                        if k.startswith(_BATCH_LEVEL) and v
                     ],
                     schema=pa.schema(
                         [
@@ -240,6 +253,30 @@ class DuckDBStore(Store):
         )
         (after,) = con.execute("SELECT count(*) FROM incidents").fetchone() or (0,)
         return int(after - before), int(updated)
+
+    @staticmethod
+    def _apply_cancels(con: duckdb.DuckDBPyConnection, cancels: list[str]) -> int:
+        """Delete one stored incident per cancelled id (the copy with the highest ``~k``)."""
+        if not cancels:
+            return 0
+        (before,) = con.execute("SELECT count(*) FROM incidents").fetchone() or (0,)
+        con.execute(
+            r"""
+            WITH c AS (SELECT id, count(*) AS n FROM (SELECT unnest(?::VARCHAR[]) AS id) GROUP BY id),
+            cand AS (
+                SELECT rowid AS rid, regexp_replace(incident_id, '~\d+$', '') AS base,
+                       coalesce(try_cast(regexp_extract(incident_id, '~(\d+)$', 1) AS INTEGER), 0) AS k
+                FROM incidents
+                WHERE regexp_replace(incident_id, '~\d+$', '') IN (SELECT id FROM c)),
+            ranked AS (
+                SELECT rid, base, row_number() OVER (PARTITION BY base ORDER BY k DESC) AS r FROM cand)
+            DELETE FROM incidents WHERE rowid IN (
+                SELECT rid FROM ranked JOIN c ON ranked.base = c.id WHERE ranked.r <= c.n)
+            """,
+            [list(cancels)],
+        )
+        (after,) = con.execute("SELECT count(*) FROM incidents").fetchone() or (0,)
+        return int(before - after)
 
     @staticmethod
     def _write_outcomes(

@@ -1,0 +1,67 @@
+"""Cancellations (St. Louis "unfounded" rows) across files and across batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from crimemap.ingest import ingest, read_batch
+from crimemap.ingest._cancel import apply_cancellations
+from crimemap.store import DuckDBStore
+
+
+def test_apply_cancellations_drops_highest_copy_first() -> None:
+    t = pa.table({"incident_id": ["a", "a~1", "b", "c"]})
+    out, unresolved = apply_cancellations(t, ["a", "c", "z"])
+    assert out["incident_id"].to_pylist() == ["a", "b"]
+    assert unresolved == ["z"]
+
+
+def _store_with(tmp_path: Path) -> DuckDBStore:
+    st = DuckDBStore(tmp_path / "c.duckdb")
+    st._con.execute(  # noqa: SLF001  (test set-up of two stored incidents)
+        "INSERT INTO incidents (incident_id, source, force, category, t_start, t_end, t_precision, loc_precision) "
+        "VALUES ('testpd:1', 'testpd', 'x', 'burglary', '2024-01-01', '2024-01-02', 'day', 'none'),"
+        "       ('testpd:2', 'testpd', 'x', 'burglary', '2024-01-01', '2024-01-02', 'day', 'none')"
+    )
+    return st
+
+
+def test_store_applies_unresolved_cancels_in_the_same_transaction(tmp_path: Path) -> None:
+    st = _store_with(tmp_path)
+    from crimemap.ingest.pipeline import Batch
+
+    b = Batch(policy="strict")
+    b.cancels = ["testpd:1", "testpd:404"]
+    # A batch with no files writes nothing; give it a file record.
+    from crimemap.ingest.pipeline import FileRecord
+
+    b.files.append(
+        FileRecord(1, "f.csv", "0" * 64, 1, "partner", "incidents", "testpd", 1, 0, 0, {})
+    )
+    rep = st.write_batch(b)
+    ids = {r["incident_id"] for r in st.table("incidents").to_pylist()}
+    assert ids == {"testpd:2"}
+    assert rep.counts["dropped:cancelled_in_store"] == 1
+    assert rep.counts["unresolved:cancel_target_not_found"] == 1
+
+
+def test_real_st_louis_cancels_across_files_and_batches(stl_dir: Path, tmp_path: Path) -> None:
+    raw = stl_dir / "data" / "raw" / "2019"
+    months = ["january", "february", "march", "april"]
+    files = [raw / f"{m}2019.csv.gz" for m in months]
+    opts = {"mapping": "stl-slmpd"}
+    one = read_batch(files, reader="partner", reader_options=opts, policy="quarantine")
+    pending = sum(f.counts.get("pending:unfounded_target_not_in_file", 0) for f in one.files)
+    across = one.counts.get("dropped:cancelled_across_files", 0)
+    assert pending > 0 and across > 0
+    assert pending == across + len(one.cancels)
+    # The same files in two batches: cancels reaching back into the first
+    # batch are applied by the store, so the end state is the same.
+    st = DuckDBStore(tmp_path / "s.duckdb")
+    ingest(st, files[:1], reader="partner", reader_options=opts, policy="quarantine")
+    rep = ingest(st, files[1:], reader="partner", reader_options=opts, policy="quarantine")
+    assert rep.counts.get("dropped:cancelled_in_store", 0) > 0
+    stored = set(st.sql("SELECT incident_id FROM incidents")["incident_id"].to_pylist())
+    assert stored == set(one.incidents["incident_id"].to_pylist())
