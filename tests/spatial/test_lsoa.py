@@ -105,3 +105,13 @@ def test_real_rutland_point_in_polygon_matches_published_codes(lsoa_dir, police_
     assert agree > 0.97
     area = grid_study_area(polys.subset(polys.units.ids == "E01013787"), 250)
     assert 0 < len(area) < 2000
+
+
+def test_real_lsoa_contiguity_is_plausible(lsoa_dir) -> None:
+    polys = read_lsoa_polygons([lsoa_dir / "E06000016.json", lsoa_dir / "E06000017.json"])
+    q = polygon_contiguity(polys.geoms)
+    r = polygon_contiguity(polys.geoms, rook=True)
+    card_q, card_r = np.diff(q.indptr), np.diff(r.indptr)
+    # Every LSOA in Leicester + Rutland touches another; rook is a subset of queen.
+    assert card_q.min() >= 1 and (r.multiply(q) != r).nnz == 0
+    assert 4 <= card_q.mean() <= 8 and card_r.mean() <= card_q.mean()

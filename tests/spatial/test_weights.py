@@ -35,16 +35,16 @@ def test_matches_libpysal_lattice() -> None:
 
 
 def test_polygon_contiguity_queen_vs_rook() -> None:
-    sq = [
-        shapely.box(0, 0, 1, 1),
-        shapely.box(1, 0, 2, 1),
-        shapely.box(1, 1, 2, 2),
-        shapely.box(5, 5, 6, 6),
-    ]
+    b = shapely.box
+    sq = [b(0, 0, 100, 100), b(100, 0, 200, 100), b(100, 100, 200, 200), b(500, 500, 600, 600)]
     q = polygon_contiguity(sq).toarray()
     assert q[0, 1] == 1 and q[0, 2] == 1 and q[3].sum() == 0
     r = polygon_contiguity(sq, rook=True).toarray()
     assert r[0, 1] == 1 and r[0, 2] == 0 and r[1, 2] == 1
+    # Reprojected boundaries miss each other by millimetres: still neighbours.
+    gap = [b(0, 0, 100, 100), b(100.004, 0, 200, 100)]
+    assert polygon_contiguity(gap, rook=True).toarray()[0, 1] == 1
+    assert polygon_contiguity(gap, tolerance=0.001).toarray()[0, 1] == 0
 
 
 def test_row_standardise() -> None:

@@ -105,28 +105,37 @@ def h3_kring(units: Units, k: int = 1) -> sp.csr_matrix:
 
 
 def polygon_contiguity(
-    geoms: Sequence[object] | np.ndarray, *, rook: bool = False
+    geoms: Sequence[object] | np.ndarray, *, rook: bool = False, tolerance: float = 1.0
 ) -> sp.csr_matrix:
     """Contiguity between polygons that share boundary.
+
+    Published boundaries are generalised and reprojected, so neighbours
+    rarely share boundary segments bit for bit: they overlap or miss by a few
+    millimetres. Two polygons are therefore neighbours when they come within
+    ``tolerance`` metres of each other (queen), and, for rook, when the part
+    of one's boundary lying within ``tolerance`` of the other is longer than
+    ``max(5 * tolerance, 5)`` metres (an edge, not a corner).
 
     Parameters
     ----------
     geoms : sequence of shapely geometries
-        Polygons in unit order (projected CRS).
+        Polygons in unit order (projected CRS, metres).
     rook : bool
-        Require a shared edge of positive length (default: any shared point).
+        Require a shared edge (default: any shared point).
+    tolerance : float
+        Snapping distance in metres.
     """
     import shapely
 
     g = np.asarray(geoms, dtype=object)
     n = len(g)
     tree = shapely.STRtree(g)
-    a, b = tree.query(g, predicate="intersects")
+    a, b = tree.query(g, predicate="dwithin", distance=tolerance)
     keep = a != b
     a, b = a[keep], b[keep]
     if rook and len(a):
-        shared = shapely.intersection(shapely.boundary(g[a]), shapely.boundary(g[b]))
-        keep = shapely.length(shared) > 0
+        near = shapely.intersection(shapely.boundary(g[a]), shapely.buffer(g[b], tolerance))
+        keep = shapely.length(near) > max(5 * tolerance, 5.0)
         a, b = a[keep], b[keep]
     w = sp.csr_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     w = ((w + w.T) > 0).astype(float).tocsr()
