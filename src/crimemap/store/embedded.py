@@ -66,6 +66,9 @@ class DuckDBStore(Store):
             raise StoreError(f"cannot open DuckDB store {self.path}: {exc}") from exc
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
+        # Row order is never relied on (queries order by provenance), and
+        # dropping it lets DuckDB write row groups in parallel.
+        self._con.execute("SET preserve_insertion_order = false")
         self._lock = threading.RLock()
         if not read_only:
             with self._lock:
