@@ -1,6 +1,12 @@
 """Spatial units (grid, H3, LSOA), projections and space-time count cubes."""
 
-from crimemap.spatial.cube import CountCube, bin_starts, count_cube, cube_from_positions
+from crimemap.spatial.cube import (
+    CountCube,
+    bin_starts,
+    check_freq,
+    count_cube,
+    cube_from_positions,
+)
 from crimemap.spatial.grid import Grid, cell_index, grid_units
 from crimemap.spatial.h3units import h3_cells, h3_cube, h3_index, h3_units, h3_units_from_cells
 from crimemap.spatial.lsoa import (
@@ -28,6 +34,7 @@ __all__ = [
     "LsoaPolygons",
     "Units",
     "bin_starts",
+    "check_freq",
     "cell_index",
     "count_cube",
     "cube_from_positions",

@@ -20,7 +20,7 @@ from crimemap.spatial.grid import cell_index
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
-__all__ = ["CountCube", "count_cube", "bin_starts"]
+__all__ = ["CountCube", "bin_starts", "check_freq", "count_cube", "cube_from_positions"]
 
 _PRECISION_RANK = {"month": 0, "day": 1, "minute": 2}
 _FREQ_NEEDS = {"M": 0, "W": 1, "D": 1, "h": 2}
@@ -129,16 +129,6 @@ def count_cube(
     crimemap.errors.InputError
         If ``freq`` is finer than the incidents' time precision.
     """
-    if freq not in _FREQ_NEEDS:
-        raise InputError(f"unknown time bin {freq!r}; use M, W, D or h")
-    if len(incidents):
-        prec = incidents.arrow["t_precision"].unique().to_pylist()
-        worst = min(_PRECISION_RANK[p] for p in prec)
-        if worst < _FREQ_NEEDS[freq]:
-            raise InputError(
-                f"time bin {freq!r} is finer than the data's time precision "
-                f"({', '.join(sorted(prec))}); police.uk data is month-only"
-            )
     pos = cell_index(units, incidents) if units.kind == "grid" else _other_index(units, incidents)
     return cube_from_positions(
         pos, incidents, units, freq=freq, start=start, end=end, weights=weights
@@ -147,6 +137,25 @@ def count_cube(
 
 def _other_index(units: Units, incidents: IncidentTable) -> np.ndarray:
     raise InputError(f"count_cube: map incidents to {units.kind} units with cube_from_positions")
+
+
+def check_freq(incidents: IncidentTable, freq: str) -> None:
+    """Refuse unknown time bins and bins finer than the data's time precision.
+
+    Raises
+    ------
+    crimemap.errors.InputError
+        E.g. weekly bins on police.uk data, which is month-only.
+    """
+    if freq not in _FREQ_NEEDS:
+        raise InputError(f"unknown time bin {freq!r}; use M, W, D or h")
+    if len(incidents):
+        prec = incidents.arrow["t_precision"].unique().to_pylist()
+        if min(_PRECISION_RANK[p] for p in prec) < _FREQ_NEEDS[freq]:
+            raise InputError(
+                f"time bin {freq!r} is finer than the data's time precision "
+                f"({', '.join(sorted(prec))}); police.uk data is month-only"
+            )
 
 
 def cube_from_positions(
@@ -159,7 +168,12 @@ def cube_from_positions(
     end: str | np.datetime64 | None = None,
     weights: Mapping[str, float] | None = None,
 ) -> CountCube:
-    """Build a cube when each incident's unit position is already known."""
+    """Build a cube when each incident's unit position is already known.
+
+    Every unit kind goes through here, so the time-precision guard
+    (:func:`check_freq`) applies to grid, H3 and LSOA cubes alike.
+    """
+    check_freq(incidents, freq)
     t = incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
     b = bin_starts(t, freq)
     if start is None:

@@ -115,23 +115,7 @@ def h3_cube(
     weights: Mapping[str, float] | None = None,
 ) -> CountCube:
     """Count incidents per H3 cell and time bin (see :func:`crimemap.spatial.count_cube`)."""
-    _check_freq(incidents, freq)
     pos = h3_index(units, incidents)
     return cube_from_positions(
         pos, incidents, units, freq=freq, start=start, end=end, weights=weights
     )
-
-
-def _check_freq(incidents: IncidentTable, freq: str) -> None:
-    """The same time-precision guard as ``count_cube`` (shared with lsoa.py)."""
-    from crimemap.spatial.cube import _FREQ_NEEDS, _PRECISION_RANK
-
-    if freq not in _FREQ_NEEDS:
-        raise InputError(f"unknown time bin {freq!r}; use M, W, D or h")
-    if len(incidents):
-        prec = incidents.arrow["t_precision"].unique().to_pylist()
-        if min(_PRECISION_RANK[p] for p in prec) < _FREQ_NEEDS[freq]:
-            raise InputError(
-                f"time bin {freq!r} is finer than the data's time precision "
-                f"({', '.join(sorted(prec))}); police.uk data is month-only"
-            )

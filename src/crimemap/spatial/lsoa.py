@@ -25,7 +25,6 @@ import numpy as np
 from crimemap.errors import InputError, NotFoundError
 from crimemap.spatial.cube import CountCube, cube_from_positions
 from crimemap.spatial.grid import Grid
-from crimemap.spatial.h3units import _check_freq
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
@@ -214,7 +213,6 @@ def lsoa_cube(
     weights: Mapping[str, float] | None = None,
 ) -> CountCube:
     """Count incidents per LSOA and time bin (point-in-polygon assignment)."""
-    _check_freq(incidents, freq)
     pos = lsoa_index(polys, incidents)
     return cube_from_positions(
         pos, incidents, polys.units, freq=freq, start=start, end=end, weights=weights
