@@ -41,6 +41,16 @@ from crimemap.safeguards.disclosure import (
     public_counts,
     public_total,
 )
+from crimemap.safeguards.fairness import (
+    Concern,
+    DecileTable,
+    FairnessResult,
+    Thresholds,
+    decile_table,
+    fairness_audit,
+)
+from crimemap.safeguards.fairness_report import write_fairness_report
+from crimemap.safeguards.feedback import FeedbackConfig, FeedbackRun, simulate_feedback
 from crimemap.safeguards.ratelimit import TokenBucketLimiter
 from crimemap.safeguards.retention import RetentionReport, apply_retention, retention_cutoff
 from crimemap.safeguards.session import (
@@ -66,6 +76,16 @@ __all__ = [
     "Annotation",
     "AuditRow",
     "AuditVerdict",
+    "Concern",
+    "DecileTable",
+    "FairnessResult",
+    "FeedbackConfig",
+    "FeedbackRun",
+    "Thresholds",
+    "decile_table",
+    "fairness_audit",
+    "simulate_feedback",
+    "write_fairness_report",
     "DisclosureError",
     "DisclosurePolicy",
     "PublicCounts",
