@@ -60,6 +60,14 @@ from crimemap.safeguards.session import (
     sign_session,
     verify_session,
 )
+from crimemap.safeguards.transparency import (
+    NOT_PREDICTED,
+    SWITCH_OFF_CONDITIONS,
+    TransparencyRecord,
+    build_record,
+    record_markdown,
+    write_record,
+)
 from crimemap.safeguards.users import UserInfo, add_user, issue_token, list_users, revoke_user
 
 __all__ = [
@@ -72,6 +80,12 @@ __all__ = [
     "COOKIE_NAME",
     "FORCE_SCOPED",
     "GENESIS",
+    "NOT_PREDICTED",
+    "SWITCH_OFF_CONDITIONS",
+    "TransparencyRecord",
+    "build_record",
+    "record_markdown",
+    "write_record",
     "SAFEGUARD_TABLES",
     "Annotation",
     "AuditRow",
