@@ -5,6 +5,9 @@ package would, through :func:`register_model`).
 """
 
 from crimemap.forecast import baselines as baselines  # noqa: F401  (registers built-ins)
+from crimemap.forecast import ensemble as ensemble  # noqa: F401
+from crimemap.forecast import etas as etas  # noqa: F401
+from crimemap.forecast import lgbm as lgbm  # noqa: F401
 from crimemap.forecast import prospective as prospective  # noqa: F401
 from crimemap.forecast.base import (
     BaseForecaster,
@@ -15,14 +18,20 @@ from crimemap.forecast.base import (
     register_model,
 )
 from crimemap.forecast.baselines import EWMCounts, LastPeriod, MeanPeriods, RetrospectiveKDE
+from crimemap.forecast.ensemble import EnsembleForecaster
+from crimemap.forecast.etas import ETASForecaster
+from crimemap.forecast.lgbm import LightGBMForecaster
 from crimemap.forecast.prospective import ProspectiveHotspot
 from crimemap.forecast.surface import RiskSurface
 
 __all__ = [
     "BaseForecaster",
+    "ETASForecaster",
+    "EnsembleForecaster",
     "EWMCounts",
     "Forecaster",
     "LastPeriod",
+    "LightGBMForecaster",
     "MeanPeriods",
     "ProspectiveHotspot",
     "RetrospectiveKDE",

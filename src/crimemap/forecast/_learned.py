@@ -1,0 +1,166 @@
+"""Shared machinery of the learned forecasters: training rows, dispersion, explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from crimemap.errors import InsufficientDataError
+from crimemap.forecast._common import training_cube, training_events
+from crimemap.forecast._features import MIX_CATEGORIES, FeatureBuilder
+from crimemap.spatial.cube import bin_starts
+from crimemap.spatial.grid import cell_index
+from crimemap.spatial.units import Units
+from crimemap.table import IncidentTable
+
+__all__ = [
+    "TrainingSet",
+    "training_set",
+    "nb_dispersion",
+    "family_shapley",
+    "bin_month",
+]
+
+
+def bin_month(periods: np.ndarray) -> np.ndarray:
+    """Month of year (1-12) of each bin start."""
+    m = np.asarray(periods, dtype="datetime64[s]").astype("datetime64[M]").astype(np.int64)
+    return (m % 12 + 1).astype(float)
+
+
+def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: str) -> np.ndarray:
+    """``(n, T, c + 1)`` volume counts of :data:`MIX_CATEGORIES` and of all incidents."""
+    n, T = len(units), len(periods)
+    out = np.zeros((n, T, len(MIX_CATEGORIES) + 1))
+    if len(ev) == 0 or T == 0:
+        return out
+    pos = cell_index(units, ev)
+    b = bin_starts(ev.column("t_start"), freq)
+    tix = np.searchsorted(periods, b, side="right") - 1
+    cats = ev.column("category")
+    lookup = {c: i for i, c in enumerate(MIX_CATEGORIES)}
+    cix = np.array([lookup.get(c, -1) for c in cats], dtype=np.int64)
+    ok = (pos >= 0) & (tix >= 0) & (tix < T)
+    np.add.at(out, (pos[ok], tix[ok], np.full(ok.sum(), len(MIX_CATEGORIES))), 1.0)
+    okc = ok & (cix >= 0)
+    np.add.at(out, (pos[okc], tix[okc], cix[okc]), 1.0)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingSet:
+    """Rows for the learned models.
+
+    Attributes
+    ----------
+    builder : FeatureBuilder
+        Builds features at any origin of the training cube.
+    X, y : numpy.ndarray
+        Stacked features and next-bin targets over the training origins.
+    origin : numpy.ndarray
+        Origin index of each row (to hold out the last origins).
+    periods : numpy.ndarray
+        Bin starts of the training cube.
+    """
+
+    builder: FeatureBuilder
+    X: np.ndarray
+    y: np.ndarray
+    origin: np.ndarray
+    periods: np.ndarray
+
+
+def training_set(
+    events: IncidentTable,
+    units: Units,
+    until: np.datetime64,
+    *,
+    freq: str,
+    weights: Mapping[str, float] | None,
+    covariates: np.ndarray,
+    covariate_names: tuple[str, ...],
+    n_origins: int,
+    min_history: int,
+) -> TrainingSet:
+    """Features at each of the last ``n_origins`` origins before ``until``, targets next bin."""
+    cube = training_cube(events, units, until, freq, weights)
+    counts = cube.counts
+    T = counts.shape[1]
+    first = max(int(min_history), T - int(n_origins), 1)
+    if T - first < 2:
+        raise InsufficientDataError(
+            f"learned model needs at least {min_history + 2} bins of history, got {T}"
+        )
+    mix = _category_cube(training_events(events, until), units, cube.periods, freq)
+    builder = FeatureBuilder(
+        counts=counts,
+        mix=mix,
+        covariates=covariates,
+        covariate_names=covariate_names,
+        freq=freq,
+        units=units,
+    )
+    months = bin_month(cube.periods)
+    Xs, ys, os = [], [], []
+    for o in range(first, T):
+        Xs.append(builder.matrix(o, 0, int(months[o])))
+        ys.append(counts[:, o])
+        os.append(np.full(len(units), o))
+    return TrainingSet(
+        builder=builder,
+        X=np.vstack(Xs),
+        y=np.concatenate(ys),
+        origin=np.concatenate(os),
+        periods=np.asarray(cube.periods),
+    )
+
+
+def nb_dispersion(y: np.ndarray, mu: np.ndarray) -> float:
+    """Maximum-likelihood negative-binomial dispersion ``alpha`` (Var = mu + alpha mu^2).
+
+    Estimated on held-out predictions, so it measures forecast error, not fit.
+    """
+    y = np.asarray(y, float)
+    mu = np.maximum(np.asarray(mu, float), 1e-9)
+
+    def nll(log_a: float) -> float:
+        r = np.exp(-log_a)
+        ll = (
+            special.gammaln(y + r)
+            - special.gammaln(r)
+            - special.gammaln(y + 1)
+            + r * np.log(r / (r + mu))
+            + y * np.log(mu / (r + mu))
+        )
+        return -float(ll.sum())
+
+    res = optimize.minimize_scalar(nll, bounds=(-8.0, 3.0), method="bounded")
+    a = float(np.exp(res.x))
+    return 0.0 if a < 1e-3 else a
+
+
+def family_shapley(phi: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Exact Shapley values of ``exp(bias + sum_F phi_F)`` with families as players.
+
+    ``phi`` is ``(n, F)`` log-space contributions per family (tree SHAP summed
+    within a family), ``bias`` the ``(n,)`` expected log value. The value of a
+    coalition ``S`` is ``exp(bias + sum_{F in S} phi_F) - exp(bias)``; the
+    returned ``(n, F)`` count contributions sum to ``exp(bias + sum phi) -
+    exp(bias)`` (efficiency), so with ``exp(bias)`` as a baseline component
+    they add up exactly to the forecast.
+    """
+    n, F = phi.shape
+    masks = np.arange(1 << F)
+    member = ((masks[:, None] >> np.arange(F)[None, :]) & 1).astype(float)  # (2^F, F)
+    v = np.exp(bias[:, None] + phi @ member.T)  # (n, 2^F)
+    size = member.sum(axis=1).astype(int)
+    fact = np.array([float(special.factorial(k)) for k in range(F + 1)])
+    out = np.zeros((n, F))
+    for f in range(F):
+        without = masks[member[:, f] == 0]
+        w = fact[size[without]] * fact[F - size[without] - 1] / fact[F]
+        out[:, f] = (v[:, without | (1 << f)] - v[:, without]) @ w
+    return out
