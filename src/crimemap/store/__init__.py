@@ -1,14 +1,26 @@
-"""Stores: the embedded DuckDB store (default) behind one small interface."""
+"""Stores: the embedded DuckDB store (default) or PostgreSQL + PostGIS, one interface."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from crimemap.errors import InputError, StoreError
 from crimemap.store.base import IngestReport, Store, StoreStatus
 from crimemap.store.embedded import DuckDBStore
 
-__all__ = ["DEFAULT_STORE", "DuckDBStore", "IngestReport", "Store", "StoreStatus", "open_store"]
+if TYPE_CHECKING:
+    from crimemap.store.postgres import PostgresStore
+
+__all__ = [
+    "DEFAULT_STORE",
+    "DuckDBStore",
+    "IngestReport",
+    "PostgresStore",
+    "Store",
+    "StoreStatus",
+    "open_store",
+]
 
 #: Store used when none is given: a DuckDB file in the working directory.
 DEFAULT_STORE = "crimemap.duckdb"
@@ -19,8 +31,8 @@ def open_store(url: str | Path | None = None, *, read_only: bool = False) -> Sto
 
     ``None`` opens :data:`DEFAULT_STORE`; ``duckdb:///relative/file.duckdb``,
     ``duckdb:////absolute/file.duckdb`` or a plain path opens an embedded
-    DuckDB store (``duckdb://`` alone is in memory); ``postgresql://...`` is
-    reserved for the server backend.
+    DuckDB store (``duckdb://`` alone is in memory); ``postgresql://...``
+    (or ``postgres://``) opens a :class:`PostgresStore` (PostgreSQL + PostGIS).
     """
     if url is None:
         url = DEFAULT_STORE
@@ -31,7 +43,22 @@ def open_store(url: str | Path | None = None, *, read_only: bool = False) -> Sto
         path = rest[1:] if rest.startswith("/") else rest
         return DuckDBStore(path or ":memory:", read_only=read_only)
     if s.startswith(("postgresql://", "postgres://")):
-        raise StoreError("the PostgreSQL/PostGIS store is not available in this version")
+        try:
+            from crimemap.store.postgres import PostgresStore
+        except ImportError as exc:  # psycopg is needed only for this backend
+            raise StoreError(
+                f"the PostgreSQL store needs psycopg (pip install 'psycopg[binary]'): {exc}"
+            ) from exc
+        return PostgresStore(s, read_only=read_only)
     if "://" in s:
         raise InputError(f"unknown store URL scheme in {s!r}; use duckdb:///path or a file path")
     return DuckDBStore(s, read_only=read_only)
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: psycopg is needed only by the PostgreSQL backend.
+    if name == "PostgresStore":
+        from crimemap.store.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,471 @@
+"""The server store: PostgreSQL + PostGIS behind the same interface as DuckDB.
+
+Same tables, same validation (done upstream by the pipeline), same errors
+and the same idempotence as :class:`~crimemap.store.embedded.DuckDBStore`:
+every batch is written in one transaction (a failure or an interruption
+leaves the database as before), files already stored are skipped by
+checksum, a crime id seen again updates the stored outcome, outcomes files
+set the latest outcome, cancellations delete the highest ``~k`` copy.
+
+Rows are bulk loaded with ``COPY ... FROM STDIN`` (into the table itself
+when it is empty, otherwise into a temporary table followed by an
+``UPDATE`` and an ``INSERT ... ON CONFLICT DO NOTHING``). Incidents carry a
+PostGIS point (``geom``, generated from ``x``/``y`` in the row's ``crs``)
+with a GiST index that the bounding-box filter uses; btree indexes serve
+``(force, t_start)`` and ``incident_id`` (unique). The schema is versioned
+(:mod:`crimemap.store._pg_migrations`); opening a store upgrades it.
+
+Queries are parameterised (psycopg ``%s`` placeholders); table names come
+only from the whitelist in :mod:`crimemap.store._schema`. SQL passed to
+:meth:`PostgresStore.sql` is PostgreSQL's dialect, not DuckDB's.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+from psycopg import sql as psql
+
+from crimemap.errors import NotFoundError, StoreError
+from crimemap.store._pg_arrow import copy_in, cursor_to_arrow
+from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
+from crimemap.store._schema import TABLES
+from crimemap.store.base import IngestReport, Store, StoreStatus
+from crimemap.table import INCIDENT_SCHEMA, IncidentTable
+
+if TYPE_CHECKING:
+    from crimemap.ingest.pipeline import Batch
+
+__all__ = ["PostgresStore"]
+
+_INC = list(INCIDENT_SCHEMA.names)
+_INC_COLS = ", ".join(_INC)
+#: Columns of ``table('incidents')``: the DuckDB store's (the PostGIS point stays in SQL).
+_INC_TABLE_COLS = _INC_COLS + ", ingested_at, updated_at"
+#: Counts that belong to the batch, not to one file (as in the embedded store).
+_BATCH_LEVEL = (
+    "merged:",
+    "dropped:cancelled_across_files",
+    "dropped:cancelled_in_store",
+    "unresolved:",
+)
+_FILE_COLS = [
+    "file_id",
+    "batch_id",
+    "path",
+    "sha256",
+    "size",
+    "reader",
+    "target",
+    "source",
+    "rows_read",
+    "rows_loaded",
+    "rows_rejected",
+    "ingested_at",
+]
+_REJECT_COLS = ("batch_id", "file", "row_no", "column", "value", "reason", "detail")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _mask(url: str) -> str:
+    """The URL without its password (safe to print or log)."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+class PostgresStore(Store):
+    """A crimemap store in a PostgreSQL database with PostGIS.
+
+    Parameters
+    ----------
+    url : str
+        libpq connection URL, e.g. ``postgresql://user@host:5432/crimemap``
+        (``?options=-csearch_path%3Dcrimemap`` selects a schema too).
+    read_only : bool
+        Refuse writes (the session is read-only); the schema must already be
+        at the latest version.
+    schema : str, optional
+        Schema to keep the tables in (created if missing); by default the
+        first schema of the role's ``search_path`` (usually ``public``).
+    connect_timeout : int
+        Seconds to wait for the server.
+
+    Raises
+    ------
+    StoreError
+        If the server cannot be reached, PostGIS is missing and cannot be
+        created, or the schema is newer than this code.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        schema: str | None = None,
+        connect_timeout: int = 10,
+    ) -> None:
+        self._dsn = url
+        self.url = _mask(url)
+        self.schema = schema
+        self.read_only = read_only
+        self._connect_timeout = connect_timeout
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+
+    # ------------------------------------------------------------- plumbing
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
+            )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL store {self.url}: {exc}") from exc
+        try:
+            # Timestamps are naive wall-clock values as in DuckDB; TIMESTAMPTZ reads as UTC.
+            conn.execute("SET TIME ZONE 'UTC'")
+            if self.schema is not None:
+                conn.execute(
+                    psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psql.Identifier(self.schema))
+                )
+                conn.execute(
+                    "SELECT set_config('search_path', "
+                    "quote_ident(%s) || ', ' || current_setting('search_path'), false)",
+                    [self.schema],
+                )
+            if self.read_only:
+                have = current_version(conn)
+                if have != latest_version():
+                    raise StoreError(
+                        f"PostgreSQL store {self.url} has schema version {have}, this code "
+                        f"needs {latest_version()}: open it once read-write to upgrade"
+                    )
+                conn.execute("SET default_transaction_read_only = on")
+            else:
+                migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _c(self) -> psycopg.Connection[Any]:
+        # A connection lost (server restart, interrupted COPY) is replaced, once.
+        if self._conn.broken:
+            self._conn = self._connect()
+        return self._conn
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Run a parameterised query and return its rows as an Arrow table.
+
+        The SQL is PostgreSQL's dialect with psycopg's ``%s`` placeholders
+        (the DuckDB store takes DuckDB SQL with ``?``): SQL handed to
+        ``sql()`` is backend-specific.
+        """
+        with self._lock:
+            try:
+                with self._c().cursor(binary=True) as cur:
+                    cur.execute(query, params)  # backend SQL by contract
+                    return cursor_to_arrow(cur)
+            except psycopg.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --------------------------------------------------------------- ingest
+    def checksums(self) -> set[str]:
+        return {r["sha256"] for r in self.sql("SELECT sha256 FROM files").to_pylist()}
+
+    def next_file_id(self) -> int:
+        t = self.sql("SELECT coalesce(max(file_id), 0) AS m FROM files")
+        return int(t["m"][0].as_py()) + 1
+
+    def write_batch(self, batch: Batch) -> IngestReport:
+        if not batch.files:
+            return IngestReport(0, 0, tuple(batch.skipped), 0, 0, 0, 0)
+        now = _now()
+        with self._lock:
+            conn = self._c()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    # One writer at a time: batch ids are max + 1.
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+                    (bid,) = cur.execute(
+                        "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
+                    ).fetchone() or (1,)
+                    inserted, updated = self._write_incidents(cur, batch.incidents, now)
+                    cancelled = self._apply_cancels(cur, batch.cancels)
+                    if batch.cancels:
+                        batch.counts["dropped:cancelled_in_store"] += cancelled
+                        batch.counts["unresolved:cancel_target_not_found"] += (
+                            len(batch.cancels) - cancelled
+                        )
+                    n_out, out_updates = self._write_outcomes(cur, batch.outcomes, now)
+                    updated += out_updates
+                    ss = batch.stop_search
+                    copy_in(cur, "stop_search", ss.column_names, ss)
+                    self._write_provenance(cur, batch, int(bid), now)
+                    cur.execute(
+                        "INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            bid,
+                            now,
+                            _now(),
+                            batch.policy,
+                            len(batch.files),
+                            batch.rows_read,
+                            inserted,
+                            updated,
+                            len(batch.rejects),
+                        ],
+                    )
+            except psycopg.Error as exc:
+                raise StoreError(f"ingest failed and was rolled back: {exc}") from exc
+        return IngestReport(
+            batch_id=int(bid),
+            files=len(batch.files),
+            skipped=tuple(batch.skipped),
+            rows_read=batch.rows_read,
+            rows_inserted=inserted,
+            rows_updated=updated,
+            rows_rejected=len(batch.rejects),
+            outcomes=n_out,
+            stop_search=batch.stop_search.num_rows,
+            counts={k: v for k, v in sorted(batch.counts.items()) if v},
+        )
+
+    @staticmethod
+    def _write_incidents(cur: psycopg.Cursor[Any], inc: pa.Table, now: datetime) -> tuple[int, int]:
+        if inc.num_rows == 0:
+            return 0, 0
+        stamped = inc.select(_INC).append_column(
+            "ingested_at", pa.array(np.full(inc.num_rows, np.datetime64(now, "us")))
+        )
+        cols = [*_INC, "ingested_at"]
+        (empty,) = cur.execute("SELECT NOT EXISTS (SELECT 1 FROM incidents)").fetchone() or (True,)
+        if empty:
+            return copy_in(cur, "incidents", cols, stamped), 0
+        cur.execute(
+            f"CREATE TEMP TABLE _batch_inc ON COMMIT DROP AS SELECT {_INC_COLS}, ingested_at "  # noqa: S608 (constant columns)
+            "FROM incidents WITH NO DATA"
+        )
+        copy_in(cur, "_batch_inc", cols, stamped)
+        cur.execute("ANALYZE _batch_inc")
+        # A crime id seen again updates the stored outcome instead of adding a row.
+        cur.execute(
+            """UPDATE incidents i SET outcome = b.outcome, updated_at = %s
+               FROM _batch_inc b WHERE i.incident_id = b.incident_id
+               AND b.outcome IS NOT NULL AND b.outcome IS DISTINCT FROM i.outcome""",
+            [now],
+        )
+        updated = cur.rowcount
+        cur.execute(
+            f"""INSERT INTO incidents ({_INC_COLS}, ingested_at)
+                SELECT {_INC_COLS}, ingested_at FROM _batch_inc
+                ON CONFLICT (incident_id) DO NOTHING"""  # noqa: S608 (constant columns)
+        )
+        return cur.rowcount, updated
+
+    @staticmethod
+    def _apply_cancels(cur: psycopg.Cursor[Any], cancels: list[str]) -> int:
+        """Delete one stored incident per cancelled id (the copy with the highest ``~k``)."""
+        if not cancels:
+            return 0
+        # Copies of id b are b itself and b~<digits>; with the "C" collation the
+        # latter lie in [b~, b\x7f) of the unique btree index.
+        cur.execute(
+            r"""
+            WITH c AS (SELECT id COLLATE "C" AS id, count(*) AS n
+                       FROM unnest(%s::text[]) AS u(id) GROUP BY 1),
+            cand AS (
+                SELECT i.ctid AS rid, c.id AS base, c.n,
+                       CASE WHEN i.incident_id = c.id THEN 0
+                            ELSE substr(i.incident_id, length(c.id) + 2)::numeric END AS k
+                FROM c JOIN incidents i
+                  ON i.incident_id = c.id
+                  OR (i.incident_id >= c.id || '~' AND i.incident_id < c.id || chr(127)
+                      AND substr(i.incident_id, length(c.id) + 2) ~ '^[0-9]+$')),
+            ranked AS (
+                SELECT rid, n, row_number() OVER (PARTITION BY base ORDER BY k DESC) AS r
+                FROM cand)
+            DELETE FROM incidents WHERE ctid IN (SELECT rid FROM ranked WHERE r <= n)
+            """,
+            [list(cancels)],
+        )
+        return cur.rowcount
+
+    @staticmethod
+    def _write_outcomes(cur: psycopg.Cursor[Any], out: pa.Table, now: datetime) -> tuple[int, int]:
+        if out.num_rows == 0:
+            return 0, 0
+        cur.execute(
+            "CREATE TEMP TABLE _batch_out ON COMMIT DROP AS SELECT * FROM outcomes WITH NO DATA"
+        )
+        copy_in(cur, "_batch_out", out.column_names, out)
+        cur.execute("INSERT INTO outcomes SELECT * FROM _batch_out")
+        # The latest outcome (by outcome month) becomes the crime's outcome; among
+        # outcomes of the same month the first in file order wins, which is what
+        # the embedded store's arg_max picks.
+        cur.execute(
+            """UPDATE incidents i SET outcome = o.outcome, updated_at = %s
+               FROM (SELECT DISTINCT ON (crime_id) crime_id, outcome FROM _batch_out
+                     WHERE outcome IS NOT NULL
+                     ORDER BY crime_id, month DESC NULLS LAST, file_id, row_no) o
+               WHERE i.incident_id = o.crime_id AND i.outcome IS DISTINCT FROM o.outcome""",
+            [now],
+        )
+        return out.num_rows, cur.rowcount
+
+    @staticmethod
+    def _write_provenance(cur: psycopg.Cursor[Any], batch: Batch, bid: int, now: datetime) -> None:
+        """Rows of ``files``, ``ingest_counts`` and ``rejects`` for the batch."""
+        with cur.copy(
+            psql.SQL("COPY files ({}) FROM STDIN").format(
+                psql.SQL(", ").join(psql.Identifier(c) for c in _FILE_COLS)
+            )
+        ) as cp:
+            for f in batch.files:
+                cp.write_row(
+                    (
+                        f.file_id,
+                        bid,
+                        f.path,
+                        f.sha256,
+                        f.size,
+                        f.reader,
+                        f.target,
+                        f.source,
+                        f.rows_read,
+                        f.rows_loaded,
+                        f.rows_rejected,
+                        now,
+                    )
+                )
+        counts = [
+            (bid, f.file_id, k, v) for f in batch.files for k, v in sorted(f.counts.items())
+        ] + [
+            (bid, None, k, v)
+            for k, v in sorted(batch.counts.items())
+            if k.startswith(_BATCH_LEVEL) and v
+        ]
+        with cur.copy("COPY ingest_counts (batch_id, file_id, reason, n) FROM STDIN") as cp:
+            for row in counts:
+                cp.write_row(row)
+        if batch.rejects:
+            with cur.copy(
+                psql.SQL("COPY rejects ({}) FROM STDIN").format(
+                    psql.SQL(", ").join(psql.Identifier(c) for c in _REJECT_COLS)
+                )
+            ) as cp:
+                for i in batch.rejects:
+                    value = None if i.value is None else i.value[:500]
+                    cp.write_row((bid, i.file, i.row, i.column, value, i.reason, i.detail))
+
+    # -------------------------------------------------------------- queries
+    def incidents(
+        self,
+        *,
+        forces: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        sources: Iterable[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+    ) -> IncidentTable:
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        if forces is not None:
+            where.append("force = ANY(%s::text[])")
+            params.append(sorted(set(forces)))
+        if categories is not None:
+            where.append("category = ANY(%s::text[])")
+            params.append(sorted(set(categories)))
+        if sources is not None:
+            where.append("source = ANY(%s::text[])")
+            params.append(sorted(set(sources)))
+        if start is not None:
+            where.append("t_start >= %s::timestamp")
+            params.append(str(np.datetime64(start, "s")))
+        if end is not None:
+            where.append("t_start < %s::timestamp")
+            params.append(str(np.datetime64(end, "s")))
+        if bbox is not None:
+            xmin, ymin, xmax, ymax = (float(v) for v in bbox)
+            # The GiST index finds candidates (&& compares bounding boxes only,
+            # whatever the rows' SRIDs); the half-open test on x/y is exact.
+            where.append(
+                "geom && ST_MakeEnvelope(%s, %s, %s, %s) "
+                "AND x >= %s AND y >= %s AND x < %s AND y < %s"
+            )
+            params.extend([xmin, ymin, xmax, ymax, xmin, ymin, xmax, ymax])
+        q = f"SELECT {_INC_COLS} FROM incidents WHERE {' AND '.join(where)} ORDER BY file_id, row_no"  # noqa: S608 (constant clauses; values are parameters)
+        return IncidentTable(self.sql(q, params))
+
+    def table(self, name: str) -> pa.Table:
+        if name not in TABLES:
+            raise NotFoundError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        cols = _INC_TABLE_COLS if name == "incidents" else "*"
+        return self.sql(f"SELECT {cols} FROM {name}")  # noqa: S608 (whitelisted table name)
+
+    def forces(self) -> list[str]:
+        t = self.sql("SELECT DISTINCT force FROM incidents ORDER BY 1")
+        return [str(v) for v in t["force"].to_pylist()]
+
+    def status(self) -> StoreStatus:
+        def pairs(q: str) -> list[tuple[str, int]]:
+            t = self.sql(q)
+            return [
+                (str(a), int(b))
+                for a, b in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True)
+            ]
+
+        one = self.sql(
+            """SELECT count(*) AS n, count(x) AS xy, count(lsoa) AS lsoa,
+                      (SELECT count(*) FROM files) AS files, (SELECT count(*) FROM outcomes) AS outcomes,
+                      (SELECT count(*) FROM stop_search) AS ss FROM incidents"""
+        ).to_pylist()[0]
+        # Ties in a count are ordered by key (DuckDB leaves them unordered).
+        return StoreStatus(
+            incidents=int(one["n"]),
+            by_source=pairs("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
+            by_force=pairs("SELECT force, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
+            by_category=pairs(
+                "SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            by_month=pairs(
+                "SELECT to_char(t_start, 'YYYY-MM'), count(*) FROM incidents GROUP BY 1 ORDER BY 1"
+            ),
+            rejects_by_reason=pairs(
+                "SELECT reason, count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            counts_by_reason=pairs(
+                "SELECT reason, sum(n) FROM ingest_counts WHERE n > 0 GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            with_coordinates=int(one["xy"]),
+            with_lsoa=int(one["lsoa"]),
+            files=int(one["files"]),
+            outcomes=int(one["outcomes"]),
+            stop_search=int(one["ss"]),
+        )
+
+    def export_parquet(self, name: str, path: Path) -> int:
+        t = self.table(name)
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        pq.write_table(t, tmp)
+        tmp.replace(path)
+        return t.num_rows
