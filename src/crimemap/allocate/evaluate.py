@@ -79,6 +79,8 @@ class PlanScore:
         ``captured`` over every incident in the study area.
     pai : float
         Hit rate over the share of the study area patrolled.
+    cells : tuple of str
+        Ids of the cells patrolled.
     """
 
     label: str
@@ -89,6 +91,7 @@ class PlanScore:
     per_km2: float
     hit_rate: float
     pai: float
+    cells: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def score_cells(
     observed: np.ndarray,
     forecast: np.ndarray,
     areas_m2: np.ndarray,
+    ids: np.ndarray | None = None,
 ) -> PlanScore:
     """Score the cells in ``mask`` against the observed counts of the period."""
     mask = np.asarray(mask, bool)
@@ -207,6 +211,7 @@ def score_cells(
         per_km2=captured / km2 if km2 > 0 else float("nan"),
         hit_rate=hit,
         pai=hit / share if share and share > 0 else float("nan"),
+        cells=() if ids is None else tuple(str(v) for v in np.asarray(ids)[mask]),
     )
 
 
@@ -287,7 +292,13 @@ def plan_backtest(
         ij = surface.units.ij
         ties = None if ij is None else (ij[:, 0] + (1 << 31)) * (1 << 32) + (ij[:, 1] + (1 << 31))
 
-        row = partial(score_cells, observed=observed, forecast=surface.mean, areas_m2=areas)
+        row = partial(
+            score_cells,
+            observed=observed,
+            forecast=surface.mean,
+            areas_m2=areas,
+            ids=surface.units.ids,
+        )
 
         plan = plan_patrols(
             surface, n_areas, max_cells=max_cells, time_limit_s=time_limit_s, seed=seed
