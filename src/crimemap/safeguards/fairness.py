@@ -530,7 +530,7 @@ def find_concerns(r: FairnessResult) -> list[Concern]:
                     name,
                     best - naive,
                     th.feedback_gap,
-                    f"{name}: without mitigation the model finds {naive:.0%} of the true top cells vs {best:.0%} with it",
+                    f"without mitigation the model finds {naive:.0%} of the true top cells vs {best:.0%} with it",
                 )
             )
         if best < th.feedback_recall:
@@ -540,7 +540,7 @@ def find_concerns(r: FairnessResult) -> list[Concern]:
                     f"{name} (mitigated)",
                     best,
                     th.feedback_recall,
-                    f"{name}: even the mitigated model finds only {best:.0%} of the true top cells",
+                    f"even the mitigated model finds only {best:.0%} of the true top cells",
                 )
             )
     return out
