@@ -19,16 +19,17 @@ horizon ``h``, and is scored against what then happened (Tashman 2000,
   at the future, so it is labelled as not a forecast).
 
 Each (crime set, model, origin) task is a pure function of the prepared data
-(:func:`run_task`), so a caller may fan tasks out to an executor.
+(:func:`run_task`); ``backtest(..., workers=n)`` fans them out to ``n``
+processes (spawned, each receiving the prepared data once).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -179,6 +180,33 @@ class PreparedData:
         first = self.periods[0].astype(unit)
         last = np.datetime64(next_period(self.periods[-1], self.freq)).astype(unit)
         return f"{first} .. {last} (exclusive)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # IncidentTable and mappingproxy do not pickle: send Arrow tables and
+        # dicts, rebuild (and re-validate) on the other side.
+        state = {
+            "force": self.force,
+            "incidents": self.incidents.arrow,
+            "units": self.units,
+            "periods": self.periods,
+            "complete": self.complete,
+            "first_seen": self.first_seen,
+            "cubes": dict(self.cubes),
+            "unlocated": dict(self.unlocated),
+            "events": {k: v.arrow for k, v in self.events.items()},
+            "event_starts": dict(self.event_starts),
+            "freq": self.freq,
+        }
+        return (_rebuild_prepared, (state,))
+
+
+def _rebuild_prepared(state: dict[str, Any]) -> PreparedData:
+    state = dict(state)
+    state["incidents"] = IncidentTable(state["incidents"])
+    state["events"] = MappingProxyType({k: IncidentTable(v) for k, v in state["events"].items()})
+    for k in ("cubes", "unlocated", "event_starts"):
+        state[k] = MappingProxyType(state[k])
+    return PreparedData(**state)
 
 
 def prepare(
@@ -393,8 +421,9 @@ def backtest(
     config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe
     references: Sequence[str] = REFERENCE_MODELS,
     force: str | None = None,
-    executor: Executor | None = None,
+    workers: int | None = None,
     progress: Callable[[OriginResult], None] | None = None,
+    worker_imports: Sequence[str] = (),
 ) -> BacktestResult:
     """Run a rolling-origin back-test for one force (or city).
 
@@ -413,8 +442,13 @@ def backtest(
         Grid, period, horizons, coverages and tie-breaking.
     references : sequence of str
         Reference rows to add (``oracle``, ``hindsight``).
-    executor : concurrent.futures.Executor, optional
-        Runs the (crime set, model, origin) tasks; serial when omitted.
+    workers : int, optional
+        Run the (crime set, model, origin) tasks in this many spawned
+        processes (models must be registered on import of
+        :mod:`crimemap.forecast` or of the modules listed in
+        ``worker_imports``); serial when ``None`` or 1.
+    worker_imports : sequence of str
+        Modules each worker imports first (e.g. an add-on's models).
     progress : callable, optional
         Called with each result as it is produced.
     """
@@ -428,14 +462,29 @@ def backtest(
     else:
         origin_list = [prep.periods[prep.period_index(o)] for o in origins]
     tasks = [(cs, s, o) for cs in crime_sets for s in specs for o in origin_list]
-    fn = partial(_run_packed, prep, config)
     results: list[OriginResult] = []
-    mapped = executor.map(fn, tasks) if executor is not None else map(fn, tasks)
-    for rs in mapped:
+
+    def collect(rs: list[OriginResult]) -> None:
         for r in rs:
             results.append(r)
             if progress is not None:
                 progress(r)
+
+    if workers is None or workers <= 1:
+        for cs, spec, o in tasks:
+            collect(run_task(prep, cs, spec, o, config))
+    else:
+        # Spawned (not forked) workers: forking after Arrow/OpenMP thread pools
+        # have started can deadlock. Each worker unpickles the data once.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(prep, config, tuple(worker_imports)),
+        ) as ex:
+            for rs in ex.map(_run_in_worker, tasks):
+                collect(rs)
     meta = {
         "force": prep.force,
         "data_range": prep.span(),
@@ -452,8 +501,19 @@ def backtest(
     return BacktestResult(config=config, results=tuple(results), meta=(meta,))
 
 
-def _run_packed(
-    prep: PreparedData, config: BacktestConfig, task: tuple[str, ModelSpec, np.datetime64]
-) -> list[OriginResult]:
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(prep: PreparedData, config: BacktestConfig, imports: tuple[str, ...]) -> None:
+    import importlib
+
+    importlib.import_module("crimemap.forecast")  # registers the built-in models
+    for m in imports:
+        importlib.import_module(m)
+    _WORKER["prep"] = prep
+    _WORKER["config"] = config
+
+
+def _run_in_worker(task: tuple[str, ModelSpec, np.datetime64]) -> list[OriginResult]:
     cs, spec, origin = task
-    return run_task(prep, cs, spec, origin, config)
+    return run_task(_WORKER["prep"], cs, spec, origin, _WORKER["config"])

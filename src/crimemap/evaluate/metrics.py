@@ -8,8 +8,9 @@ Ranking metrics (the police use of a forecast is "patrol the top cells"):
 * **PAI**, predictive accuracy index = hit rate / area share
   (Chainey, Tompson & Uhlig 2008, *Security Journal* 21, 4-28);
 * **PEI**, predictive efficiency index = hits / the most hits any selection of
-  the same area could have caught (Hunt 2016, *Sensitivity to the choice of
-  PAI*, NIJ RTCFC; Drawve 2016) - 1 is perfect;
+  the same area could have caught, i.e. PAI / PAI of the oracle (Hunt 2016,
+  as scored in the NIJ Real-Time Crime Forecasting Challenge; Drawve 2016) -
+  1 is perfect;
 * the **oracle**: hit rate and PAI of the perfect ranking (by observed count),
   the ceiling for every model at that coverage.
 

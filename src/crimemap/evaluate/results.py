@@ -9,7 +9,7 @@ as a mean with an interval (:func:`crimemap.evaluate.intervals.origin_interval`)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,12 @@ class OriginResult:
     hi90: np.ndarray | None = None
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # mappingproxy does not pickle (results come back from worker processes).
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["params"] = dict(self.params)
+        return (_rebuild_origin_result, (state,))
+
     def row(self) -> dict[str, Any]:
         """Flat per-origin record: identifiers, metrics and timings."""
         return {
@@ -96,6 +102,12 @@ class OriginResult:
             "fit_seconds": self.fit_seconds,
             "predict_seconds": self.predict_seconds,
         }
+
+
+def _rebuild_origin_result(state: dict[str, Any]) -> OriginResult:
+    state = dict(state)
+    state["params"] = MappingProxyType(state["params"])
+    return OriginResult(**state)
 
 
 @dataclass(frozen=True, eq=False)

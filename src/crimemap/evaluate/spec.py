@@ -56,6 +56,10 @@ class ModelSpec:
             args = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
             object.__setattr__(self, "label", f"{self.name}:{args}" if args else self.name)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # mappingproxy does not pickle (needed by back-test worker processes).
+        return (type(self), (self.name, dict(self.params), self.label))
+
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
         """Parse ``name`` or ``name:key=value,key=value``."""
