@@ -44,8 +44,11 @@ around them; the reported bound is for this restricted model, and
 ``top_k`` (the ``N * K`` best cells: what an unconstrained plan could
 reach) bounds every plan. It is solved with OR-Tools CP-SAT (Perron & Didier
 2024) under a time limit, starting from the greedy plan (:mod:`._greedy`);
-the plan returned is the better of the two, with its gap to CP-SAT's proven
-bound, and the greedy's own gap is reported too.
+the plan returned is the better of the two, with its gap to the best proven
+bound: CP-SAT's own, or a Lagrangian bound (cell-disjointness priced out,
+contiguity dropped, prices by subgradient descent: :mod:`._bound`), which is
+usually much tighter on force-wide grids. The greedy's gap to the same bound
+is reported too.
 
 References
 ----------
@@ -70,6 +73,7 @@ from typing import Any
 
 import numpy as np
 
+from crimemap.allocate._bound import lagrangian_bound
 from crimemap.allocate._cpsat import solve
 from crimemap.allocate._greedy import greedy
 from crimemap.allocate._grid import grid_of
@@ -131,7 +135,10 @@ class PatrolPlan:
         Forecast covered by the plan.
     bound : float
         Proven upper bound for any plan of the (candidate-restricted) model:
-        CP-SAT's best bound, or ``top_k`` if lower or if CP-SAT did not run.
+        the least of CP-SAT's best bound, the Lagrangian bound
+        (:mod:`._bound`) and ``top_k``.
+    bound_source : str
+        Which of ``"cp-sat"``, ``"lagrangian"`` and ``"top-k"`` gave it.
     gap : float
         ``(bound - objective) / bound`` (0 when the bound is 0).
     method : str
@@ -160,6 +167,7 @@ class PatrolPlan:
     areas: tuple[PatrolArea, ...]
     objective: float
     bound: float
+    bound_source: str
     gap: float
     method: str
     status: str
@@ -364,10 +372,14 @@ def plan_patrols(
         + (f", fairness cap {fairness_cap:g}" if fairness_cap is not None else "")
     )
     solve_s = 0.0
+    bounds = {
+        "top-k": top_k,
+        "lagrangian": lagrangian_bound(prob, g_val if np.isfinite(g_val) else 0.0),
+    }
     if method == "greedy":
         if g_areas is None:
             raise InfeasibleError(f"the greedy could not place {what}{where}")
-        chosen, used, status, bound = g_areas, "greedy", "NOT_RUN", top_k
+        chosen, used, status = g_areas, "greedy", "NOT_RUN"
     else:
         res = solve(prob, time_limit_s=time_limit_s, workers=workers, seed=seed, hint=g_areas)
         solve_s = res.seconds
@@ -375,7 +387,7 @@ def plan_patrols(
             raise InfeasibleError(f"no plan of {what} exists{where}")
         if res.status == "MODEL_INVALID":
             raise CrimemapError("internal error: CP-SAT rejected the patrol-plan model")
-        bound = min(res.bound, top_k)
+        bounds["cp-sat"] = res.bound
         cp_val = _value(prob, res.areas)
         if res.areas is not None and not (g_val > cp_val + 1e-9):
             chosen, used = res.areas, "cp-sat"
@@ -387,6 +399,8 @@ def plan_patrols(
                 "(feasibility not decided: raise the time limit)"
             )
         status = res.status
+    bound_source = min(bounds, key=lambda k: bounds[k])
+    bound = bounds[bound_source]
     objective = _value(prob, chosen)
     areas = _areas(prob, chosen, units, deciles)
     return PatrolPlan(
@@ -395,6 +409,7 @@ def plan_patrols(
         areas=areas,
         objective=objective,
         bound=bound,
+        bound_source=bound_source,
         gap=_gap(bound, objective),
         method=used,
         status=status,
