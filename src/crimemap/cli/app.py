@@ -47,6 +47,34 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _register_groups() -> None:
+    """Sub-command groups: ``crimemap users …`` and ``crimemap audit …``."""
+    import importlib
+
+    for module, group, commands in [
+        (
+            "crimemap.cli.users",
+            "users",
+            {"add": "users_add", "revoke": "users_revoke", "list": "users_list"},
+        ),
+        ("crimemap.cli.audit", "audit", {"verify": "audit_verify", "show": "audit_show"}),
+    ]:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        first = (mod.__doc__ or "").strip().splitlines()[0]
+        sub = typer.Typer(help=first.split(": ", 1)[-1], no_args_is_help=True)
+        for name, attr in commands.items():
+            sub.command(name)(getattr(mod, attr))
+        app.add_typer(sub, name=group)
+
+
+_register_groups()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
