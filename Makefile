@@ -37,8 +37,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## The whole suite, with a throw-away PostgreSQL + PostGIS cluster for the
+## PostgreSQL store tests (installed with apt-get when missing, stopped afterwards).
 test: setup system-deps lint typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/pg_cluster.sh start
+	CRIMEMAP_TEST_PG_URL="$$(cat .pg_test_url)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	  rc=$$?; bash scripts/pg_cluster.sh stop; exit $$rc
 
 bench: setup
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
