@@ -202,3 +202,25 @@ def test_real_data_reproduces_issue_reference_figures(police_uk):
     if baselines:
         best = max(df[df.model == m]["hit@5%"].mean() / 0.05 for m in baselines)
         assert best == pytest.approx(9.03, abs=0.03)
+
+
+def test_prepared_data_and_results_pickle():
+    import pickle
+
+    prep = prepare(table(), ["burglary"])
+    back = pickle.loads(pickle.dumps(prep))
+    np.testing.assert_array_equal(back.cubes["burglary"], prep.cubes["burglary"])
+    assert len(back.training_events("burglary", np.datetime64("2020-04-01"))) == 4
+    res = backtest(table(), crime_sets=["burglary"], models=["_test_recorder"], n_origins=2)
+    again = pickle.loads(pickle.dumps(res))
+    assert again.per_origin().equals(res.per_origin())
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_serial_result():
+    # Spawned workers know the built-in models only (not this module's recorder).
+    kw = {"crime_sets": ["burglary", "all-crime"], "models": ["last", "mean"], "n_origins": 3}
+    serial = backtest(table(), **kw).per_origin()
+    parallel = backtest(table(), workers=2, **kw).per_origin()
+    cols = [c for c in serial.columns if not c.endswith("_seconds")]
+    assert parallel[cols].equals(serial[cols])
