@@ -1,11 +1,54 @@
-"""Directing resources: patrol plans, shift briefings, route risk and plan back-tests."""
+"""Directing resources: patrol plans, shift briefings, route risk and plan back-tests.
 
+Method, formulation and references: ``docs/allocate.md``.
+"""
+
+from crimemap.allocate.briefing import (
+    AreaBriefing,
+    AreaTimes,
+    area_polygons,
+    area_times,
+    briefings,
+    expected_by_category,
+    plan_geojson,
+    write_briefings,
+    write_plan_geojson,
+)
+from crimemap.allocate.evaluate import (
+    PlanBacktest,
+    PlanOriginResult,
+    PlanScore,
+    plan_backtest,
+    score_cells,
+    top_k_mask,
+)
 from crimemap.allocate.plan import METHODS, PatrolArea, PatrolPlan, fairness_caps, plan_patrols
+from crimemap.allocate.route import RiskCell, RouteRisk, RouteSegment, parse_route, route_risk
 
 __all__ = [
     "METHODS",
+    "AreaBriefing",
+    "AreaTimes",
     "PatrolArea",
     "PatrolPlan",
+    "PlanBacktest",
+    "PlanOriginResult",
+    "PlanScore",
+    "RiskCell",
+    "RouteRisk",
+    "RouteSegment",
+    "area_polygons",
+    "area_times",
+    "briefings",
+    "expected_by_category",
     "fairness_caps",
+    "parse_route",
+    "plan_backtest",
+    "plan_geojson",
     "plan_patrols",
+    "route_risk",
+    "score_cells",
+    "top_k_mask",
+    "write_briefings",
+    "write_plan_geojson",
 ]
