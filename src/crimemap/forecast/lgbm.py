@@ -109,7 +109,7 @@ class LightGBMForecaster(BaseForecaster):
     seed : int
         Random seed (bagging, feature sampling).
     num_threads : int
-        LightGBM threads (default 2).
+        LightGBM threads (default 1: OpenMP threads spin and degrade badly when the machine is shared).
     weights, freq
         As for every model.
     """
@@ -130,7 +130,7 @@ class LightGBMForecaster(BaseForecaster):
         covariates: UnitCovariates | None = None,
         explain: bool = False,
         seed: int = 0,
-        num_threads: int = 2,
+        num_threads: int = 1,
         weights: Mapping[str, float] | None = None,
         freq: str = "M",
     ) -> None:
