@@ -46,8 +46,19 @@ class Settings(BaseSettings):
         True, description="Compute (or load the cached) current forecast when the API starts."
     )
     lsoa_geojson_dir: Path | None = Field(
-        None, description="Folder of LSOA GeoJSON files drawn as outlines on the offline basemap."
+        None,
+        description="LSOA GeoJSON file or folder (.json/.geojson, optionally .gz) drawn as outlines on the offline basemap.",
     )
     backtest_path: Path | None = Field(
         None, description="Per-origin back-test results (CSV or Parquet) quoted in explanations."
     )
+    session_key: SecretStr | None = Field(
+        None, description="Secret that signs browser session cookies (set it in production)."
+    )
+    imd_dir: Path | None = Field(
+        None, description="Folder of the IMD 2019 xlsx files (fairness audit default)."
+    )
+    rate_limit_per_s: float = Field(
+        5.0, description="Sustained requests per second per token/address."
+    )
+    rate_burst: int = Field(20, description="Burst size of the per token/address rate limit.")

@@ -49,3 +49,31 @@ def test_demo_runs_on_bundled_sample(tmp_path: Path) -> None:
     r = runner.invoke(app, ["demo", "--store", str(tmp_path / "demo.duckdb"), "--no-serve"])
     assert r.exit_code == 0, r.output
     assert "15 file(s) ingested" in r.output
+
+
+def test_ingest_and_export_are_audited_and_chain_verifies(tmp_path: Path) -> None:
+    from crimemap.safeguards import audit_rows, verify_chain
+    from crimemap.store import DuckDBStore
+
+    db = str(tmp_path / "a.duckdb")
+    f = write(tmp_path / "2024-01-north-yorkshire-street.csv", [row("a"), row("b")])
+    assert runner.invoke(app, ["ingest", str(f), "--store", db]).exit_code == 0
+    out = tmp_path / "x.parquet"
+    assert runner.invoke(app, ["export", "incidents", str(out), "--store", db]).exit_code == 0
+    r = runner.invoke(app, ["audit", "verify", "--store", db])
+    assert r.exit_code == 0, r.output
+    with DuckDBStore(db) as st:
+        rows = audit_rows(st)
+        assert [x.action for x in rows] == ["ingest", "export"]
+        assert rows[0].n_rows == 2 and rows[1].n_rows == 2
+        assert verify_chain(st).ok
+
+
+def test_maintain_applies_retention(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.duckdb")
+    f = write(tmp_path / "2020-01-north-yorkshire-street.csv", [row("old", month="2020-01")])
+    assert runner.invoke(app, ["ingest", str(f), "--store", db]).exit_code == 0
+    r = runner.invoke(app, ["maintain", "--store", db, "--retention-months", "12"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["status", "--store", db])
+    assert "0 incidents" in r.output

@@ -15,7 +15,7 @@ from crimemap.errors import CrimemapError, IngestError
 from crimemap.settings import Settings
 from crimemap.store import Store, open_store
 
-__all__ = ["console", "settings", "store_from_cli", "progress_bar", "handle_errors"]
+__all__ = ["cli_actor", "console", "settings", "store_from_cli", "progress_bar", "handle_errors"]
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,6 +26,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 def settings() -> Settings:
     """The settings for this process (environment + .env)."""
     return Settings()
+
+
+def cli_actor() -> str:
+    """Who is acting, for the audit log: the operating-system user of the CLI."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def store_from_cli(store: str | None, *, read_only: bool = False) -> Store:

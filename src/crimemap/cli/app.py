@@ -5,7 +5,12 @@ from __future__ import annotations
 import typer
 
 from crimemap.cli.demo import demo_command
-from crimemap.cli.ingest_cmd import export_command, ingest_command, status_command
+from crimemap.cli.ingest_cmd import (
+    export_command,
+    ingest_command,
+    maintain_command,
+    status_command,
+)
 
 __all__ = ["app", "main"]
 
@@ -20,6 +25,7 @@ app.command("ingest")(ingest_command)
 app.command("status")(status_command)
 app.command("export")(export_command)
 app.command("demo")(demo_command)
+app.command("maintain")(maintain_command)
 
 
 def _register_optional() -> None:

@@ -8,11 +8,26 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crimemap.cli._common import console, handle_errors, progress_bar, settings, store_from_cli
+from crimemap.cli._common import (
+    cli_actor,
+    console,
+    handle_errors,
+    progress_bar,
+    settings,
+    store_from_cli,
+)
 from crimemap.ingest import POLICIES, ingest
+from crimemap.safeguards import record
 from crimemap.store import IngestReport, StoreStatus
 
-__all__ = ["ingest_command", "status_command", "export_command", "print_report", "print_status"]
+__all__ = [
+    "ingest_command",
+    "status_command",
+    "export_command",
+    "maintain_command",
+    "print_report",
+    "print_status",
+]
 
 
 @handle_errors
@@ -49,6 +64,19 @@ def ingest_command(
             threads=cfg.threads,
             progress=update,
         )
+        if report.files:
+            record(
+                st,
+                cli_actor(),
+                "ingest",
+                n_rows=report.rows_inserted,
+                detail={
+                    "batch_id": report.batch_id,
+                    "files": report.files,
+                    "rejected": report.rows_rejected,
+                    "updated": report.rows_updated,
+                },
+            )
     print_report(report)
 
 
@@ -122,4 +150,28 @@ def export_command(
     """Export a table of the store to Parquet."""
     with store_from_cli(store) as st:
         n = st.export_parquet(table, out)
+        record(st, cli_actor(), "export", area=table, n_rows=n, detail={"path": str(out)})
     console.print(f"wrote {n:,} rows to {out}")
+
+
+@handle_errors
+def maintain_command(
+    store: Annotated[
+        str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")
+    ] = None,
+    retention_months: Annotated[
+        int | None, typer.Option(help="Keep this many months (default: CRIMEMAP_RETENTION_MONTHS).")
+    ] = None,
+) -> None:
+    """Housekeeping: apply the retention setting (the deletion is audited)."""
+    from datetime import UTC, datetime
+
+    from crimemap.safeguards import apply_retention
+
+    months = retention_months if retention_months is not None else settings().retention_months
+    if months is None:
+        console.print("no retention period set (CRIMEMAP_RETENTION_MONTHS): nothing deleted")
+        return
+    with store_from_cli(store) as st:
+        rep = apply_retention(st, months, now=datetime.now(UTC), actor=cli_actor())
+    console.print(f"retention {months} months: {rep}")
