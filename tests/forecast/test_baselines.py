@@ -132,3 +132,17 @@ def test_errors(tiny):
         m.predict(start=np.datetime64("2021-03-01"), end=np.datetime64("2021-05-01"))
     with pytest.raises(InputError):
         LastPeriod().predict(start=UNTIL, end=np.datetime64("2021-05-01"))
+
+
+def test_gap_in_record_is_skipped():
+    # 50 incidents a month in Jan and Mar, none at all in Feb (a missing file):
+    # "last" at March is January, not an empty February; the 2-month mean at April
+    # averages January and March.
+    cells = [(0, 0)] * 50 + [(1, 0)] * 50
+    months = ["2021-01"] * 50 + ["2021-03"] * 50
+    ev = events_from_cells(cells, months)
+    units = block_units(2, 1)
+    m = LastPeriod().fit(ev, units=units, until=np.datetime64("2021-03-01"))
+    np.testing.assert_allclose(m.rate_, [50.0, 0.0])
+    m = MeanPeriods(k=2).fit(ev, units=units, until=UNTIL)
+    np.testing.assert_allclose(m.rate_, [25.0, 25.0])

@@ -25,6 +25,9 @@ __all__ = [
     "kernel_matrix",
     "check_freq",
     "mean_weight",
+    "drop_gaps",
+    "shift_bins",
+    "GAP_MIN_MEAN",
 ]
 
 _STEP_DAYS = {"W": 7.0, "D": 1.0, "h": 1.0 / 24.0}
@@ -76,12 +79,41 @@ def training_cube(
     first = bin_starts(ev.column("t_start").min(keepdims=True), freq)[0]
     start = first
     if lookback is not None:
-        back = _shift(until, -int(lookback), freq)
+        back = shift_bins(until, -int(lookback), freq)
         start = max(first, back)
-    return count_cube(ev, units, freq=freq, start=start, end=until, weights=weights)
+    cube = count_cube(ev, units, freq=freq, start=start, end=until, weights=weights)
+    return drop_gaps(cube)
 
 
-def _shift(t: np.datetime64, k: int, freq: str) -> np.datetime64:
+#: A bin with no incident at all, in an area averaging at least this many per
+#: bin, is a gap in the record, not a quiet period (Poisson P(0 | 20) ~ 2e-9).
+GAP_MIN_MEAN = 20.0
+
+
+def drop_gaps(cube: CountCube) -> CountCube:
+    """Remove bins that are gaps in the record (e.g. Northumbria's missing 2022-01).
+
+    A bin whose total over all units is zero while the area averages at least
+    :data:`GAP_MIN_MEAN` incidents per bin is a missing file, not a month
+    without crime; keeping it would read as a collapse of crime. The bin is
+    dropped, so "the last period" is the last *recorded* period.
+    """
+    tot = cube.counts.sum(axis=0)
+    if len(tot) < 2 or tot.mean() < GAP_MIN_MEAN:
+        return cube
+    keep = tot > 0
+    if keep.all():
+        return cube
+    return CountCube(
+        units=cube.units,
+        periods=np.array(cube.periods[keep], copy=True),
+        freq=cube.freq,
+        counts=np.array(cube.counts[:, keep], copy=True),
+        dropped=cube.dropped,
+    )
+
+
+def shift_bins(t: np.datetime64, k: int, freq: str) -> np.datetime64:
     """The bin start ``k`` bins after the bin holding ``t``."""
     b = bin_starts(np.array([t]), freq)[0]
     if freq == "M":

@@ -42,6 +42,7 @@ from crimemap.forecast._common import (
     check_freq,
     count_band,
     mean_weight,
+    shift_bins,
     training_cube,
     training_events,
     window_bins,
@@ -131,10 +132,11 @@ class EnsembleForecaster(BaseForecaster):
         k = min(int(self.n_origins), T - 3)
         if k < 1:
             raise InsufficientDataError("ensemble: too little history for an in-window back-test")
-        bounds = list(cube.periods) + [until]
         preds, ys = [], []
         for j in range(T - k, T):
-            o, e = as_time(bounds[j]), as_time(bounds[j + 1])
+            # One-bin windows at the last recorded bins (gaps in the record are skipped).
+            o = as_time(cube.periods[j])
+            e = min(shift_bins(o, 1, self.freq), until)
             row = [
                 self._member(n).fit(ev, units=units, until=o).predict(start=o, end=e).mean
                 for n in self.members
