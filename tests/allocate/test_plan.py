@@ -189,7 +189,7 @@ def test_greedy_gap_is_reported():
     assert g.bound >= g.objective - 1e-9
     assert g.gap == pytest.approx((g.bound - g.objective) / g.bound)
     assert g.greedy_gap == pytest.approx(g.gap)
-    c = plan_patrols(s, 3, max_cells=5)
+    c = plan_patrols(s, 3, max_cells=5, time_limit_s=2)
     assert c.greedy_objective == pytest.approx(g.objective)
     assert c.objective >= c.greedy_objective - 1e-9
     assert c.greedy_gap == pytest.approx((c.bound - c.greedy_objective) / c.bound)
