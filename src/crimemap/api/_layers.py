@@ -14,18 +14,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from crimemap.api._cells import Aggregate, CellIndex, cell_key, cell_unkey, month_label
+from crimemap.api._cells import CellIndex, cell_key, cell_unkey, month_label
 from crimemap.api._forecast import CurrentForecast
 from crimemap.detect import gi_star
 from crimemap.errors import InsufficientDataError, NotFoundError
-from crimemap.spatial import CountCube, Grid
+from crimemap.spatial import CountCube, Grid, Units
 from crimemap.spatial.weights import grid_contiguity
 
-__all__ = ["Filter", "Layer", "counts_layer", "hotspot_layer", "emerging_layer", "forecast_layer"]
+__all__ = [
+    "Filter",
+    "Layer",
+    "StudyArea",
+    "counts_layer",
+    "emerging_layer",
+    "forecast_layer",
+    "hotspot_layer",
+    "render_geojson",
+    "study_area",
+]
 
-#: Permutations for the Gi* layer (a map layer, not a report: 99 keeps it interactive).
-HOTSPOT_PERMUTATIONS = 99
+#: Permutations for the Gi* map layer. 0: z-scores with BH-FDR on normal p-values,
+#: which keeps every filter interactive; reports use the permutation inference.
+HOTSPOT_PERMUTATIONS = 0
+#: Smallest cell of the emerging hot spot layer (a space-time analysis of every
+#: cell and month; finer cells are mostly empty months).
+EMERGING_MIN_CELL_M = 1000.0
 
 
 @dataclass(frozen=True)
@@ -42,33 +57,39 @@ class Filter:
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """One layer on every cell of one size (``props`` are per-cell property arrays)."""
+    """One layer on the cells of one size (``props`` are per-cell property arrays)."""
 
     name: str
     size: float
     ij: np.ndarray
-    ring: np.ndarray
+    geom: np.ndarray
     value: np.ndarray
     props: dict[str, np.ndarray]
     meta: dict[str, Any]
 
 
-def _aggregate(index: CellIndex, size: float, f: Filter) -> Aggregate:
-    return index.aggregate(
-        size, categories=f.categories, start=f.start, end=f.end, force=f.force, weights=f.weights
+def counts_layer(
+    index: CellIndex,
+    size: float,
+    f: Filter,
+    xy_bbox: tuple[float, float, float, float] | None = None,
+) -> Layer:
+    """Incident count (or harm) per cell with any (in ``xy_bbox`` when given)."""
+    a = index.aggregate(
+        size,
+        categories=f.categories,
+        start=f.start,
+        end=f.end,
+        force=f.force,
+        weights=f.weights,
+        xy_bbox=xy_bbox,
     )
-
-
-def counts_layer(index: CellIndex, size: float, f: Filter) -> Layer:
-    """Incident count (or harm) per cell."""
-    a = _aggregate(index, size, f)
-    keep = a.value > 0
     return Layer(
         "incidents",
         size,
-        a.ij[keep],
-        a.ring[keep],
-        a.value[keep],
+        a.ij,
+        a.geom,
+        a.value,
         {},
         {
             "measure": f.measure,
@@ -77,37 +98,49 @@ def counts_layer(index: CellIndex, size: float, f: Filter) -> Layer:
     )
 
 
-def _study(index: CellIndex, size: float, f: Filter) -> tuple[np.ndarray, np.ndarray]:
-    """Study cells (ever had an incident) and the filter's totals on them."""
-    study = index.study_cells(size, f.force)
-    a = _aggregate(index, size, f)
-    g = Grid(size, index.crs)
-    units = g.units(study)
-    pos = units.position(g.ids(a.ij)) if len(a.ij) else np.zeros(0, np.int64)
-    vals = np.zeros(len(units))
-    ok = pos >= 0
-    vals[pos[ok]] = a.value[ok]
-    return np.asarray(units.ij), vals
+@dataclass(frozen=True, eq=False)
+class StudyArea:
+    """The study cells of one size and force, with their grid units and contiguity."""
+
+    size: float
+    pos: np.ndarray
+    ij: np.ndarray
+    geom: np.ndarray
+    units: Units
+    weights: sp.csr_matrix
 
 
-def hotspot_layer(index: CellIndex, size: float, f: Filter) -> Layer:
-    """Getis-Ord Gi* over the study area: z-score, FDR q-value and class per cell."""
-    ij, vals = _study(index, size, f)
-    if len(ij) < 3 or vals.sum() <= 0:
+def study_area(index: CellIndex, size: float, force: str | None) -> StudyArea:
+    """Every cell with an incident of ``force`` ever (cache it: it changes only with new cells)."""
+    pos = index.study(size, force)
+    ij, geom = index.cells_at(size, pos)
+    units = Grid(size, index.crs).units(ij)
+    return StudyArea(size, pos, ij, geom, units, grid_contiguity(units))
+
+
+def hotspot_layer(index: CellIndex, area: StudyArea, f: Filter) -> Layer:
+    """Getis-Ord Gi* over the study area (every cell with an incident ever): z, q, class."""
+    vals = index.totals(
+        area.size,
+        area.pos,
+        categories=f.categories,
+        force=f.force,
+        weights=f.weights,
+        start=f.start,
+        end=f.end,
+    )
+    if len(vals) < 3 or vals.sum() <= 0:
         raise InsufficientDataError("too few cells with incidents for a hot spot analysis")
-    g = Grid(size, index.crs)
-    units = g.units(ij)
-    res = gi_star(vals, grid_contiguity(units), permutations=HOTSPOT_PERMUTATIONS, seed=0)
-    cls = np.asarray(res.classes)
+    res = gi_star(vals, area.weights, permutations=HOTSPOT_PERMUTATIONS, seed=0)
     return Layer(
         "hotspots",
-        size,
-        np.asarray(units.ij),
-        index.rings(np.asarray(units.ij), size),
+        area.size,
+        area.ij,
+        area.geom,
         np.asarray(res.z, float),
-        {"q": np.asarray(res.q, float), "class": cls, "count": vals},
+        {"q": np.asarray(res.q, float), "class": np.asarray(res.classes), "count": vals},
         {
-            "statistic": "Getis-Ord Gi* z (queen contiguity)",
+            "statistic": "Getis-Ord Gi* z (queen contiguity), BH-FDR on normal p-values",
             "permutations": HOTSPOT_PERMUTATIONS,
             "alpha": res.alpha,
             "n_hot": res.n_hot,
@@ -116,54 +149,49 @@ def hotspot_layer(index: CellIndex, size: float, f: Filter) -> Layer:
     )
 
 
-def emerging_layer(index: CellIndex, size: float, f: Filter) -> Layer:
+def emerging_layer(index: CellIndex, area: StudyArea, f: Filter) -> Layer:
     """ESRI-style emerging hot spot classes over the months of the filter."""
     try:
         em = importlib.import_module("crimemap.detect.emerging")
     except ImportError as exc:  # the detection package may not ship it yet
         raise NotFoundError("emerging hot spot analysis is not available in this version") from exc
-    study = index.study_cells(size, f.force)
-    if len(study) < 3:
+    if len(area.pos) < 3:
         raise InsufficientDataError("too few cells for an emerging hot spot analysis")
-    g = Grid(size, index.crs)
-    units = g.units(study)
-    months, _ = index.series(categories=None, force=f.force)
-    lo = f.start if f.start is not None else int(months.min())
-    hi = f.end if f.end is not None else int(months.max())
-    periods = np.arange(lo, hi + 1)
-    counts = np.zeros((len(units), len(periods)))
-    for t, m in enumerate(periods):
-        a = index.aggregate(
-            size,
-            categories=f.categories,
-            start=int(m),
-            end=int(m),
-            force=f.force,
-            weights=f.weights,
-        )
-        if len(a.ij):
-            pos = units.position(g.ids(a.ij))
-            ok = pos >= 0
-            counts[pos[ok], t] = a.value[ok]
-    cube = CountCube(
-        units=units,
-        periods=np.array([f"{month_label(int(m))}-01" for m in periods], dtype="datetime64[s]"),
-        freq="M",
-        counts=counts,
+    months, counts = index.cube(
+        area.size,
+        area.pos,
+        categories=f.categories,
+        force=f.force,
+        weights=f.weights,
+        start=f.start,
+        end=f.end,
     )
-    res = em.emerging_hotspots(cube, grid_contiguity(units))
+    if len(months) == 0:
+        raise InsufficientDataError("no months with data in the window")
+    # A regular monthly axis: months with no data at all stay in as empty
+    # periods, which the analysis drops as publication gaps.
+    full = np.arange(int(months.min()), int(months.max()) + 1)
+    dense = np.zeros((len(area.pos), len(full)))
+    dense[:, np.searchsorted(full, months)] = counts
+    cube = CountCube(
+        units=area.units,
+        periods=np.array([f"{month_label(int(m))}-01" for m in full], dtype="datetime64[s]"),
+        freq="M",
+        counts=dense,
+    )
+    res = em.emerging_hotspots(cube, area.weights)
     labels = np.asarray(em.CATEGORIES, dtype=object)
     code = np.asarray(res.category)
     return Layer(
         "emerging",
-        size,
-        np.asarray(units.ij),
-        index.rings(np.asarray(units.ij), size),
+        area.size,
+        area.ij,
+        area.geom,
         code.astype(float),
         {"label": labels[code], "trend_z": np.asarray(res.trend_z, float)},
         {
             "classes": list(em.CATEGORIES),
-            "months": [month_label(int(periods[0])), month_label(int(periods[-1]))],
+            "months": [month_label(int(full[0])), month_label(int(full[-1]))],
         },
     )
 
@@ -185,7 +213,7 @@ def forecast_layer(index: CellIndex, fc: CurrentForecast, size: float, force: st
         "forecast",
         size,
         uij,
-        index.rings(uij, size),
+        index.geom_of(uij, size),
         mean,
         props,
         {
@@ -220,24 +248,25 @@ def render_geojson(layer: Layer, xy_bbox: tuple[float, float, float, float]) -> 
     )
     idx = np.flatnonzero(keep)
     sz = f"{s:g}"
-    feats: list[str] = []
     names = list(layer.props)
-    for r in idx:
-        ring = ",".join(f"[{lon:.6f},{lat:.6f}]" for lon, lat in layer.ring[r])
-        i, j = int(ij[r, 0]), int(ij[r, 1])
-        extra = "".join(f',"{n}":{_fmt(layer.props[n][r])}' for n in names)
+    cols = [[_fmt(v) for v in layer.props[n][idx]] for n in names]
+    vals = [_fmt(v) for v in layer.value[idx]]
+    geoms = layer.geom[idx]
+    feats = []
+    for k, r in enumerate(idx):
+        extra = "".join(f',"{n}":{cols[c][k]}' for c, n in enumerate(names))
         feats.append(
-            f'{{"type":"Feature","id":{len(feats)},"geometry":{{"type":"Polygon","coordinates":[[{ring}]]}},'
-            f'"properties":{{"id":"g{sz}:{i}:{j}","value":{_fmt(layer.value[r])}{extra}}}}}'
+            f'{{"type":"Feature","id":{k},"geometry":{{"type":"Polygon","coordinates":{geoms[k]}}},'
+            f'"properties":{{"id":"g{sz}:{ij[r, 0]}:{ij[r, 1]}","value":{vals[k]}{extra}}}}}'
         )
-    vals = layer.value[idx]
+    v = layer.value[idx]
     meta = dict(layer.meta)
     meta.update(
         {
             "layer": layer.name,
             "cell_size_m": s,
             "cells": len(idx),
-            "max": float(vals.max()) if len(vals) else 0.0,
+            "max": float(v.max()) if len(v) else 0.0,
             "layer_max": float(layer.value.max()) if len(layer.value) else 0.0,
         }
     )

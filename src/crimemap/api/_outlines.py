@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,24 @@ def force_outlines(index: CellIndex) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def lsoa_outlines(folder: Path, codes: set[str] | None = None) -> dict[str, Any]:
-    """LSOA polygons from a folder of GeoJSON files (e.g. ONS 2011 LSOAs by district)."""
+def lsoa_outlines(source: Path, codes: set[str] | None = None) -> dict[str, Any]:
+    """LSOA polygons from a GeoJSON file or a folder of them (``.json``, ``.geojson``, ``.gz``).
+
+    Only LSOAs in ``codes`` are kept when it is given (those with incidents).
+    """
+    source = Path(source)
+    if source.is_dir():
+        files = sorted(
+            f
+            for f in source.iterdir()
+            if f.name.endswith((".json", ".geojson", ".json.gz", ".geojson.gz"))
+        )
+    else:
+        files = [source]
     feats = []
-    for f in sorted(Path(folder).glob("*.json")) + sorted(Path(folder).glob("*.geojson")):
-        data = json.loads(f.read_text())
+    for f in files:
+        raw = f.read_bytes()
+        data = json.loads(gzip.decompress(raw) if f.name.endswith(".gz") else raw)
         for feat in data.get("features", []):
             props = feat.get("properties") or {}
             code = props.get("LSOA11CD") or props.get("LSOA21CD") or props.get("code")

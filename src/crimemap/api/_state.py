@@ -15,11 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import numpy as np
 
 from crimemap.api import _queries as q
-from crimemap.api._cells import CellIndex, month_label
+from crimemap.api._cells import CELL_SIZES, CellIndex, month_label
 from crimemap.api._forecast import CurrentForecast, load_or_compute
+from crimemap.api._layers import StudyArea, study_area
 from crimemap.api._live import Broker
 from crimemap.errors import CrimemapError, StoreError
 from crimemap.ingest import ingest
@@ -60,7 +63,15 @@ class AppState:
         self._cache_lock = threading.Lock()
         self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
         self.write_lock = threading.Lock()
-        self._static: dict[str, Any] = {}
+        # Few compute threads: the work is CPU-bound under one GIL, and a short
+        # queue in the event loop serves requests in order instead of
+        # time-slicing dozens of them (which delays every one).
+        self.limiter = anyio.CapacityLimiter(max(2, settings.threads))
+        self._static: dict[Any, Any] = {}
+
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run CPU-bound ``fn(*args)`` in the API's small compute thread pool."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
     # --------------------------------------------------------------- cache
     def cached(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
@@ -92,6 +103,30 @@ class AppState:
         with self._cache_lock:
             self._static.setdefault(key, value)
             return self._static[key]
+
+    def study(self, size: float, force: str | None) -> StudyArea:
+        """The study area of one cell size and force.
+
+        Cached until cells are added (not per data version: new incidents in
+        known cells leave the study area and its contiguity unchanged).
+        """
+        key = ("study", size, force, self.index.n_cells(size))
+        with self._cache_lock:
+            hit = self._static.get(key)
+        if hit is not None:
+            return hit
+        area = study_area(self.index, size, force)
+        with self._cache_lock:
+            stale = [k for k in self._static if k[:3] == key[:3] and k != key]
+            for k in stale:
+                del self._static[k]
+            self._static[key] = area
+        return area
+
+    def warm_up(self) -> None:
+        """Build the study areas of every cell size so the first map views are fast."""
+        for size in CELL_SIZES:
+            self.study(size, None)
 
     # ------------------------------------------------------------ forecast
     def load_forecast(self) -> None:

@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.forecast_on_start and state.forecast is None:
             await run_in_threadpool(state.load_forecast)
+        await run_in_threadpool(state.warm_up)
         yield
         if owned:
             st.close()

@@ -7,11 +7,18 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from starlette.concurrency import run_in_threadpool
 
 from crimemap.api._cells import CellIndex, month_label, parse_cell_id
 from crimemap.api._explain import backtest_part, coverage_part, forecast_part, layer_value
-from crimemap.api._layers import Filter, Layer, counts_layer, emerging_layer, hotspot_layer
+from crimemap.api._layers import (
+    EMERGING_MIN_CELL_M,
+    Filter,
+    Layer,
+    StudyArea,
+    counts_layer,
+    emerging_layer,
+    hotspot_layer,
+)
 from crimemap.api._state import AppState
 from crimemap.api.deps import Filters, State
 from crimemap.errors import CrimemapError
@@ -51,15 +58,21 @@ def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
                 "position": int((counts.value > here["value"]).sum()) + 1,
                 "of": int(len(counts.value)),
             }
-    builders: dict[str, Callable[[CellIndex, float, Filter], Layer]] = {
-        "hotspots": hotspot_layer,
-        "emerging": emerging_layer,
+    builders: dict[str, tuple[Callable[[CellIndex, StudyArea, Filter], Layer], float]] = {
+        "hotspots": (hotspot_layer, size),
+        "emerging": (emerging_layer, max(size, EMERGING_MIN_CELL_M)),
     }
-    for key, fn in builders.items():
+    for key, (fn, lsize) in builders.items():
         name = key.rstrip("s")
         try:
-            lay = state.cached((key, size, f), partial(fn, state.index, size, f))
-            out[name] = layer_value(lay, i, j)
+            lay = state.cached(
+                (key, lsize, f), partial(fn, state.index, state.study(lsize, f.force), f)
+            )
+            # The emerging layer is coarser (>= 1 km): report the cell holding this one.
+            k = max(int(round(lay.size / size)), 1)
+            out[name] = layer_value(lay, i // k, j // k)
+            if out[name] is not None and k > 1:
+                out[name]["cell_m"] = lay.size
         except CrimemapError as exc:
             out[name] = {"unavailable": str(exc).split("\n", 1)[0]}
     fc = state.forecast
@@ -80,4 +93,4 @@ async def explain(
     """Counts over time, hot spot and emerging class, forecast with its 90 % band and drivers
     (recent events, near-repeat, long-run baseline, area covariates, as the model reports
     them), the model's back-test accuracy when a back-test was run, and the data coverage."""
-    return await run_in_threadpool(_explain, state, cell, fp)
+    return await state.run(_explain, state, cell, fp)

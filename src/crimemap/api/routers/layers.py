@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from crimemap.api._cells import CELL_SIZES, cell_size_for
 from crimemap.api._layers import (
+    EMERGING_MIN_CELL_M,
     Layer,
     counts_layer,
     emerging_layer,
@@ -28,14 +28,23 @@ router = APIRouter(prefix="/api/layers", tags=["layers"])
 LAYERS = ("incidents", "hotspots", "emerging", "forecast")
 
 
-def _layer(state: AppState, name: str, size: float, fp: Filters) -> Layer:
+def _layer(
+    state: AppState, name: str, size: float, fp: Filters, xy: tuple[float, float, float, float]
+) -> Layer:
     f = fp.filter
     if name == "incidents":
-        return state.cached(("incidents", size, f), lambda: counts_layer(state.index, size, f))
+        # Straight from the index (prefix sums): no cache needed.
+        return counts_layer(state.index, size, f, xy)
     if name == "hotspots":
-        return state.cached(("hotspots", size, f), lambda: hotspot_layer(state.index, size, f))
+        return state.cached(
+            ("hotspots", size, f), lambda: hotspot_layer(state.index, state.study(size, f.force), f)
+        )
     if name == "emerging":
-        return state.cached(("emerging", size, f), lambda: emerging_layer(state.index, size, f))
+        size = max(size, EMERGING_MIN_CELL_M)
+        return state.cached(
+            ("emerging", size, f),
+            lambda: emerging_layer(state.index, state.study(size, f.force), f),
+        )
     fc = state.forecast
     if fc is None:
         raise NotFoundError(f"no current forecast ({state.forecast_error or 'not computed'})")
@@ -54,10 +63,7 @@ def _render(
     if cell is not None and cell not in CELL_SIZES:
         raise InputError(f"cell_m must be one of {', '.join(f'{s:g}' for s in CELL_SIZES)}")
     size = cell if cell is not None else cell_size_for(zoom, xy)
-    layer = _layer(state, name, size, fp)
-    return state.cached(
-        ("geojson", name, layer.size, fp.filter, xy), lambda: render_geojson(layer, xy)
-    )
+    return render_geojson(_layer(state, name, size, fp, xy), xy)
 
 
 @router.get(
@@ -95,5 +101,5 @@ async def layer(
     ] = None,
 ) -> Response:
     """Cells of ``layer`` meeting ``bbox``, aggregated server-side (coarser cells at low zoom)."""
-    body = await run_in_threadpool(_render, state, layer, bbox, zoom, cell_m, fp)
+    body = await state.run(_render, state, layer, bbox, zoom, cell_m, fp)
     return Response(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})

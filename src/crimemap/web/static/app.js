@@ -47,7 +47,10 @@ async function loadLayer() {
   if (inflight) inflight.abort();
   const ctl = new AbortController();
   inflight = ctl;
-  const url = `/api/layers/${state.layer}?${query({ bbox: bboxParam(), zoom: map.getZoom().toFixed(2), ...filters() })}`;
+  const f = filters();
+  // Emerging hot spots need a long series: every month up to the selected one.
+  if (state.layer === 'emerging') delete f.start;
+  const url = `/api/layers/${state.layer}?${query({ bbox: bboxParam(), zoom: map.getZoom().toFixed(2), ...f })}`;
   try {
     const data = await getJSON(url, ctl.signal);
     if (ctl.signal.aborted) return;

@@ -1,0 +1,349 @@
+"""Load benchmark of the web API (a script, not a test).
+
+Starts ``crimemap serve``'s app under uvicorn in a subprocess on 127.0.0.1,
+on a store holding the bundled demo sample plus every Northumbria street file
+in the shared data (the largest force), then:
+
+1. **viewport load**: ``--clients`` concurrent clients (asyncio + httpx) request
+   viewport layers (random pans and zooms over both areas, random layer,
+   crime set and time window) for ``--duration`` seconds, each pausing
+   ``--think`` seconds between requests; latency percentiles and errors;
+2. **live latency**: while the clients keep loading the server, ``--posts``
+   single-incident JSON batches are POSTed and the time until each one's
+   ``change`` event reaches a connected SSE client is measured.
+
+Goals (issue #5): p50 < 20 ms, p99 < 100 ms, zero errors; median POST->SSE < 1 s.
+A reference figure from the same run is printed beside them: the latency of
+the same requests made one at a time (no concurrency).
+
+Usage::
+
+    .venv/bin/python bench/bench_api.py [--store out/bench_api.duckdb] [--clients 50]
+        [--duration 30] [--think 0.1] [--posts 20] [--model ewm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CRIMEMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+#: (lon, lat) centres of the two areas and a few busy towns in them.
+CENTRES = [
+    (-1.61, 54.97),  # Newcastle
+    (-1.38, 54.91),  # Sunderland
+    (-1.60, 54.96),  # Gateshead
+    (-1.45, 55.02),  # North Shields
+    (-1.69, 55.17),  # Morpeth
+    (-1.08, 53.96),  # York
+    (-1.54, 53.99),  # Harrogate
+    (-0.40, 54.28),  # Scarborough
+]
+LAYERS = ["incidents"] * 6 + ["hotspots"] * 2 + ["forecast"] * 2 + ["emerging"]
+CRIME_SETS = ["all-crime", "all-crime", "violence", "burglary", "asb"]
+WINDOWS = [1, 3, 12]
+
+
+def build_store(path: Path) -> None:
+    """Demo sample + every Northumbria street file, ingested once (reused if present)."""
+    if path.exists():
+        return
+    from crimemap.data import sample_police_uk
+    from crimemap.ingest import ingest
+    from crimemap.store import open_store
+
+    files = sorted((SHARED / "police-uk").glob("*/*-northumbria-street.csv.gz"))
+    if not files:
+        sys.exit(f"no Northumbria files under {SHARED / 'police-uk'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    with open_store(path) as st:
+        r1 = ingest(st, [sample_police_uk()])
+        r2 = ingest(st, files, threads=2)
+    print(
+        f"store: {r1.rows_inserted + r2.rows_inserted:,} incidents "
+        f"({len(files)} Northumbria files + demo sample) in {time.perf_counter() - t:.1f} s"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SERVER = """
+import os, sys, time, uvicorn
+from pathlib import Path
+from crimemap.api import create_app
+from crimemap.settings import Settings
+s = Settings(store=sys.argv[1], out_dir=Path(sys.argv[2]), forecast_model=sys.argv[3], port=int(sys.argv[4]))
+app = create_app(s)
+if os.environ.get("BENCH_SLOW_MS"):
+    limit = float(os.environ["BENCH_SLOW_MS"]) / 1000
+
+    @app.middleware("http")
+    async def slow(request, call_next):
+        t = time.perf_counter()
+        r = await call_next(request)
+        dt = time.perf_counter() - t
+        if dt > limit:
+            print(f"slow {time.time() % 1000:.2f} {dt * 1000:.0f} ms {request.url.path}?{request.url.query}", file=sys.stderr)
+        return r
+uvicorn.run(app, host="127.0.0.1", port=s.port, log_level="warning")
+"""
+
+
+def start_server(store: Path, out_dir: Path, model: str, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(store), str(out_dir), model, str(port)],
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("server exited during start-up")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    proc.terminate()
+    sys.exit("server did not start within 600 s")
+
+
+def viewport(rng: random.Random, months: list[str]) -> tuple[str, dict[str, str]]:
+    """A random map view: 1280x800 px at a zoom of 9-15 around a busy place."""
+    lon, lat = rng.choice(CENTRES)
+    zoom = rng.choice([9, 10, 11, 12, 12, 13, 13, 14, 15])
+    lon += rng.uniform(-0.1, 0.1)
+    lat += rng.uniform(-0.05, 0.05)
+    deg_per_px = 360.0 / (256 * 2**zoom)
+    half_w = 640 * deg_per_px
+    half_h = 400 * deg_per_px * np.cos(np.radians(lat))
+    end = rng.randrange(len(months))
+    w = rng.choice(WINDOWS)
+    layer = rng.choice(LAYERS)
+    params = {
+        "bbox": f"{lon - half_w:.5f},{lat - half_h:.5f},{lon + half_w:.5f},{lat + half_h:.5f}",
+        "zoom": str(zoom),
+        "categories": rng.choice(CRIME_SETS),
+        "start": months[max(0, end - w + 1)],
+        "end": months[end],
+    }
+    if layer == "emerging":  # as the map asks: every month up to the selected one
+        del params["start"]
+    return layer, params
+
+
+async def client_loop(
+    k: int,
+    base: str,
+    months: list[str],
+    stop: float,
+    think: float,
+    max_requests: int,
+    lat: list[float],
+    errors: list[str],
+) -> None:
+    rng = random.Random(k)
+    # Independent users do not all click at the same instant: stagger the starts.
+    await asyncio.sleep(rng.uniform(0, max(think, 0.05) * 2))
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        for _ in range(max_requests):
+            if time.monotonic() >= stop:
+                break
+            layer, params = viewport(rng, months)
+            t = time.perf_counter()
+            try:
+                r = await c.get(f"/api/layers/{layer}", params=params)
+                await r.aread()
+                ok = r.status_code in (
+                    200,
+                    409,
+                )  # 409: too little data for a statistic (a domain answer)
+                if not ok:
+                    errors.append(f"{r.status_code} {layer} {params}")
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__} {layer}")
+                ok = False
+            if ok:
+                lat.append(time.perf_counter() - t)
+            if think:
+                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+
+
+async def sequential_reference(base: str, months: list[str], n: int) -> list[float]:
+    """The same kind of requests one at a time: the service time without queueing."""
+    rng = random.Random(10_000)
+    out = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        for _ in range(n):
+            layer, params = viewport(rng, months)
+            t = time.perf_counter()
+            r = await c.get(f"/api/layers/{layer}", params=params)
+            await r.aread()
+            out.append(time.perf_counter() - t)
+    return out
+
+
+async def live_latency(base: str, posts: int) -> list[float]:
+    """POST one incident at a time; time until its change event reaches an SSE client."""
+    got: dict[int, float] = {}
+    sent: dict[int, float] = {}
+    hello = asyncio.Event()
+
+    async def listen() -> None:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=None) as c,
+            c.stream("GET", "/api/stream", params={"limit": posts}) as r,
+        ):
+            event = None
+            async for line in r.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                    if event == "hello":
+                        hello.set()
+                elif line.startswith("data: ") and event == "change":
+                    got[int(json.loads(line[6:])["batch_id"])] = time.perf_counter()
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(hello.wait(), 30)
+    rng = random.Random(7)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        for k in range(posts):
+            lon, lat = rng.choice(CENTRES)
+            body = {
+                "incidents": [
+                    {
+                        "month": "2023-02",
+                        "force": "northumbria",
+                        "longitude": lon + rng.uniform(-0.02, 0.02),
+                        "latitude": lat + rng.uniform(-0.01, 0.01),
+                        "category": "burglary",
+                        "crime_id": f"bench-{time.time_ns()}-{k}",
+                    }
+                ]
+            }
+            t = time.perf_counter()
+            r = await c.post("/api/incidents", json=body)
+            if r.status_code != 201:
+                print("POST failed:", r.status_code, r.text[:200])
+                continue
+            sent[int(r.json()["batch_id"])] = t
+            await asyncio.sleep(0.5)
+    await asyncio.wait_for(task, 30)
+    return [got[b] - t for b, t in sent.items() if b in got]
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1000.0, q)) if xs else float("nan")
+
+
+async def run(args: argparse.Namespace, base: str) -> None:
+    meta = httpx.get(base + "/api/meta", timeout=30).json()
+    months = meta["months"]
+    print(
+        f"server: {meta['incidents']:,} incidents, forces {meta['forces']}, forecast {meta['forecast']}"
+    )
+
+    ref = await sequential_reference(base, months, 200)
+    print(
+        f"reference, one request at a time (n={len(ref)}): p50 {pct(ref, 50):.1f} ms, p99 {pct(ref, 99):.1f} ms"
+    )
+
+    lat: list[float] = []
+    errors: list[str] = []
+    stop = time.monotonic() + args.duration
+    t0 = time.perf_counter()
+    await asyncio.gather(
+        *(
+            client_loop(k, base, months, stop, args.think, args.max_requests, lat, errors)
+            for k in range(args.clients)
+        )
+    )
+    wall = time.perf_counter() - t0
+    print(
+        f"viewport load: {args.clients} clients, {args.duration:.0f} s, think {args.think:g} s: "
+        f"{len(lat):,} requests ({len(lat) / wall:.0f}/s), errors {len(errors)}"
+    )
+    p50, p99 = pct(lat, 50), pct(lat, 99)
+    print(
+        f"  latency p50 {p50:.1f} ms (goal < 20; x{p50 / pct(ref, 50):.2f} of the one-at-a-time reference)"
+    )
+    print(
+        f"  latency p90 {pct(lat, 90):.1f} ms, p99 {p99:.1f} ms (goal < 100), max {pct(lat, 100):.1f} ms"
+    )
+    for e in errors[:5]:
+        print("  error:", e)
+
+    # Live latency while the clients keep loading the server.
+    lat2: list[float] = []
+    errors2: list[str] = []
+    stop = time.monotonic() + args.posts * 0.6 + 5
+    load = asyncio.gather(
+        *(
+            client_loop(k + 1000, base, months, stop, args.think, args.max_requests, lat2, errors2)
+            for k in range(args.clients)
+        )
+    )
+    live = await live_latency(base, args.posts)
+    await load
+    if live:
+        print(
+            f"POST -> SSE event under load: median {statistics.median(live) * 1000:.0f} ms "
+            f"(goal < 1000), max {max(live) * 1000:.0f} ms, {len(live)}/{args.posts} events received"
+        )
+    else:
+        print("POST -> SSE: no events received")
+    print(
+        f"  viewport latency meanwhile (cache invalidated by each write): p50 {pct(lat2, 50):.1f} ms, "
+        f"p99 {pct(lat2, 99):.1f} ms, errors {len(errors2)}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--store", type=Path, default=REPO / "out" / "bench_api.duckdb")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument(
+        "--think", type=float, default=0.1, help="mean pause between a client's requests (s)"
+    )
+    ap.add_argument("--max-requests", type=int, default=100_000, help="cap per client")
+    ap.add_argument("--posts", type=int, default=20)
+    ap.add_argument("--model", default="ewm", help="forecast model computed at server start-up")
+    args = ap.parse_args()
+    build_store(args.store)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        work = Path(tmp) / "store.duckdb"
+        work.write_bytes(args.store.read_bytes())  # POSTs must not change the reusable store
+        t = time.perf_counter()
+        proc = start_server(work, REPO / "out", args.model, port)
+        print(f"server ready in {time.perf_counter() - t:.1f} s (pid {proc.pid}, 127.0.0.1:{port})")
+        try:
+            asyncio.run(run(args, f"http://127.0.0.1:{port}"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
