@@ -11,6 +11,7 @@ from crimemap.allocate import plan_patrols
 from crimemap.allocate.briefing import (
     area_polygons,
     area_times,
+    briefing_png,
     briefings,
     expected_by_category,
     plan_geojson,
@@ -122,4 +123,6 @@ def test_pages_and_geojson_are_written(tmp_path):
     out = write_plan_geojson(p, tmp_path / "plan.geojson", briefs=briefs)
     assert out.exists() and b"FeatureCollection" in out.read_bytes()
     assert list(briefs[0].by_category) == ["violence", "theft"]
+    png = briefing_png(p, briefs[0], title="test force")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert sum(b.share for b in briefs) == pytest.approx(p.objective / s.mean.sum())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -52,8 +52,8 @@ def _map(ax: Any, plan: PatrolPlan, cells: np.ndarray) -> None:
     cb.set_label("forecast per cell")
 
 
-def render_page(plan: PatrolPlan, brief: Any, path: Path, *, title: str = "") -> Path:
-    """Write the page of one area to ``path`` (PNG)."""
+def render_page(plan: PatrolPlan, brief: Any, path: Path | BinaryIO, *, title: str = "") -> Any:
+    """Write the page of one area to ``path`` (a PNG file or a binary stream)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,7 +99,8 @@ def render_page(plan: PatrolPlan, brief: Any, path: Path, *, title: str = "") ->
         fontsize=8,
         color="#555555",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
     return path

@@ -41,6 +41,7 @@ __all__ = [
     "area_times",
     "briefings",
     "write_briefings",
+    "briefing_png",
 ]
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -303,3 +304,14 @@ def write_briefings(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return [render_page(plan, b, out / f"area_{b.area.rank:02d}.png", title=title) for b in briefs]
+
+
+def briefing_png(plan: PatrolPlan, brief: AreaBriefing, *, title: str = "") -> bytes:
+    """One area's page as PNG bytes (for serving without touching the disk)."""
+    import io
+
+    from crimemap.allocate._render import render_page
+
+    buf = io.BytesIO()
+    render_page(plan, brief, buf, title=title)
+    return buf.getvalue()
