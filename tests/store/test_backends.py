@@ -343,11 +343,20 @@ def test_backends_agree_on_real_months(both: dict[str, OpenStore], police_uk: Pa
     assert len(ia) > 0 and ia.arrow.equals(ib.arrow)
 
 
-def test_open_store_url_and_errors(pg_url: str) -> None:
+def test_open_store_url_and_errors(pg_url: str, pg_schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
     from crimemap.store.postgres import PostgresStore
 
-    with open_store(pg_url) as st:
-        assert isinstance(st, PostgresStore) and "://" in st.url
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
+    # The schema chosen in the URL, as a deployment would (libpq's "options").
+    url = f"{pg_url}?options=-csearch_path%3D{pg_schema}%2Cpublic"
+    with open_store(url) as st:
+        assert isinstance(st, PostgresStore) and st.url == url
+        assert st.sql("SELECT current_schema() AS s")["s"].to_pylist() == [pg_schema]
+        assert st.status().incidents == 0
     with pytest.raises(StoreError) as ei:
         open_store("postgresql://nobody:secret@127.0.0.1:1/none")
     assert "secret" not in str(ei.value) and "nobody:***@" in str(ei.value)

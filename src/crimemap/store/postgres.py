@@ -36,6 +36,7 @@ from psycopg import sql as psql
 
 from crimemap.errors import NotFoundError, StoreError
 from crimemap.store._pg_arrow import copy_in, cursor_to_arrow
+from crimemap.store._pg_load import indexes_rebuilt, rows_estimate, write_provenance
 from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
 from crimemap.store._schema import TABLES
 from crimemap.store.base import IngestReport, Store, StoreStatus
@@ -50,28 +51,6 @@ _INC = list(INCIDENT_SCHEMA.names)
 _INC_COLS = ", ".join(_INC)
 #: Columns of ``table('incidents')``: the DuckDB store's (the PostGIS point stays in SQL).
 _INC_TABLE_COLS = _INC_COLS + ", ingested_at, updated_at"
-#: Counts that belong to the batch, not to one file (as in the embedded store).
-_BATCH_LEVEL = (
-    "merged:",
-    "dropped:cancelled_across_files",
-    "dropped:cancelled_in_store",
-    "unresolved:",
-)
-_FILE_COLS = [
-    "file_id",
-    "batch_id",
-    "path",
-    "sha256",
-    "size",
-    "reader",
-    "target",
-    "source",
-    "rows_read",
-    "rows_loaded",
-    "rows_rejected",
-    "ingested_at",
-]
-_REJECT_COLS = ("batch_id", "file", "row_no", "column", "value", "reason", "detail")
 
 
 def _now() -> datetime:
@@ -215,7 +194,7 @@ class PostgresStore(Store):
                     updated += out_updates
                     ss = batch.stop_search
                     copy_in(cur, "stop_search", ss.column_names, ss)
-                    self._write_provenance(cur, batch, int(bid), now)
+                    write_provenance(cur, batch, int(bid), now)
                     cur.execute(
                         "INSERT INTO batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                         [
@@ -253,9 +232,28 @@ class PostgresStore(Store):
             "ingested_at", pa.array(np.full(inc.num_rows, np.datetime64(now, "us")))
         )
         cols = [*_INC, "ingested_at"]
-        (empty,) = cur.execute("SELECT NOT EXISTS (SELECT 1 FROM incidents)").fetchone() or (True,)
-        if empty:
-            return copy_in(cur, "incidents", cols, stamped), 0
+        existing = rows_estimate(cur, "incidents")
+        if existing == 0 or inc.num_rows >= existing:
+            # A load at least as large as the table: indexes are rebuilt afterwards.
+            with indexes_rebuilt(cur, "incidents"):
+                (empty,) = cur.execute(
+                    "SELECT NOT EXISTS (SELECT 1 FROM incidents)"
+                ).fetchone() or (True,)
+                if empty:
+                    return copy_in(cur, "incidents", cols, stamped), 0
+                return PostgresStore._upsert(cur, stamped, cols, now, indexed=False)
+        return PostgresStore._upsert(cur, stamped, cols, now, indexed=True)
+
+    @staticmethod
+    def _upsert(
+        cur: psycopg.Cursor[Any],
+        stamped: pa.Table,
+        cols: list[str],
+        now: datetime,
+        *,
+        indexed: bool,
+    ) -> tuple[int, int]:
+        """Stage the batch, update outcomes of known ids, insert the new ones."""
         cur.execute(
             f"CREATE TEMP TABLE _batch_inc ON COMMIT DROP AS SELECT {_INC_COLS}, ingested_at "  # noqa: S608 (constant columns)
             "FROM incidents WITH NO DATA"
@@ -270,11 +268,18 @@ class PostgresStore(Store):
             [now],
         )
         updated = cur.rowcount
-        cur.execute(
-            f"""INSERT INTO incidents ({_INC_COLS}, ingested_at)
-                SELECT {_INC_COLS}, ingested_at FROM _batch_inc
-                ON CONFLICT (incident_id) DO NOTHING"""  # noqa: S608 (constant columns)
-        )
+        if indexed:
+            cur.execute(
+                f"""INSERT INTO incidents ({_INC_COLS}, ingested_at)
+                    SELECT {_INC_COLS}, ingested_at FROM _batch_inc
+                    ON CONFLICT (incident_id) DO NOTHING"""  # noqa: S608 (constant columns)
+            )
+        else:  # no unique index while the indexes are being rebuilt: an anti-join
+            cur.execute(
+                f"""INSERT INTO incidents ({_INC_COLS}, ingested_at)
+                    SELECT {_INC_COLS}, ingested_at FROM _batch_inc b WHERE NOT EXISTS
+                    (SELECT 1 FROM incidents i WHERE i.incident_id = b.incident_id)"""  # noqa: S608 (constant columns)
+            )
         return cur.rowcount, updated
 
     @staticmethod
@@ -326,51 +331,6 @@ class PostgresStore(Store):
             [now],
         )
         return out.num_rows, cur.rowcount
-
-    @staticmethod
-    def _write_provenance(cur: psycopg.Cursor[Any], batch: Batch, bid: int, now: datetime) -> None:
-        """Rows of ``files``, ``ingest_counts`` and ``rejects`` for the batch."""
-        with cur.copy(
-            psql.SQL("COPY files ({}) FROM STDIN").format(
-                psql.SQL(", ").join(psql.Identifier(c) for c in _FILE_COLS)
-            )
-        ) as cp:
-            for f in batch.files:
-                cp.write_row(
-                    (
-                        f.file_id,
-                        bid,
-                        f.path,
-                        f.sha256,
-                        f.size,
-                        f.reader,
-                        f.target,
-                        f.source,
-                        f.rows_read,
-                        f.rows_loaded,
-                        f.rows_rejected,
-                        now,
-                    )
-                )
-        counts = [
-            (bid, f.file_id, k, v) for f in batch.files for k, v in sorted(f.counts.items())
-        ] + [
-            (bid, None, k, v)
-            for k, v in sorted(batch.counts.items())
-            if k.startswith(_BATCH_LEVEL) and v
-        ]
-        with cur.copy("COPY ingest_counts (batch_id, file_id, reason, n) FROM STDIN") as cp:
-            for row in counts:
-                cp.write_row(row)
-        if batch.rejects:
-            with cur.copy(
-                psql.SQL("COPY rejects ({}) FROM STDIN").format(
-                    psql.SQL(", ").join(psql.Identifier(c) for c in _REJECT_COLS)
-                )
-            ) as cp:
-                for i in batch.rejects:
-                    value = None if i.value is None else i.value[:500]
-                    cp.write_row((bid, i.file, i.row, i.column, value, i.reason, i.detail))
 
     # -------------------------------------------------------------- queries
     def incidents(
