@@ -127,3 +127,15 @@ def test_harm_weights_scale(name, synthetic_city):
     harm = m.fit(ev, units=units, until=UNTIL).predict(start=UNTIL, end=END)
     # Uniform weights of 3 triple the forecast (up to the learned models' fitting noise).
     assert harm.mean.sum() == pytest.approx(3 * vol.mean.sum(), rel=0.1)
+
+
+def test_fitted_models_pickle(name, synthetic_city):
+    # The back-test harness runs models in spawned worker processes.
+    import pickle
+
+    ev, units = synthetic_city
+    m = _make(name).fit(ev, units=units, until=UNTIL)
+    again = pickle.loads(pickle.dumps(m))
+    np.testing.assert_allclose(
+        again.predict(start=UNTIL, end=END).mean, m.predict(start=UNTIL, end=END).mean
+    )

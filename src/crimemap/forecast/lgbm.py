@@ -71,6 +71,8 @@ from crimemap.table import IncidentTable
 
 __all__ = ["LightGBMForecaster"]
 
+_DEFAULT_ORIGINS = {"M": 12, "W": 52, "D": 91}
+
 
 @register_model("lgbm")
 class LightGBMForecaster(BaseForecaster):
@@ -88,8 +90,9 @@ class LightGBMForecaster(BaseForecaster):
         Depth limit (default 6; small trees keep tree SHAP affordable).
     min_child_samples : int
         Minimum rows per leaf (default 200; large, because targets are sparse counts).
-    n_origins : int
-        Training origins (last bins before ``until``; default 12).
+    n_origins : int, optional
+        Training origins (last bins before ``until``); default a year of bins
+        (12 months, 52 weeks or 91 days).
     min_history : int
         Bins of history an origin needs (default 6).
     holdout : int
@@ -122,7 +125,7 @@ class LightGBMForecaster(BaseForecaster):
         num_leaves: int = 15,
         max_depth: int = 6,
         min_child_samples: int = 200,
-        n_origins: int = 12,
+        n_origins: int | None = None,
         min_history: int = 6,
         holdout: int = 2,
         refit: bool = False,
@@ -198,7 +201,7 @@ class LightGBMForecaster(BaseForecaster):
             weights=self.weights,
             covariates=cov,
             covariate_names=tuple(names),
-            n_origins=self.n_origins,
+            n_origins=self.n_origins or _DEFAULT_ORIGINS[self.freq],
             min_history=self.min_history,
         )
         scale = mean_weight(training_events(events, until), self.weights)
