@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--force", default="northumbria")
     ap.add_argument("--areas", type=int, default=10)
     ap.add_argument("--max-cells", type=int, default=16)
-    ap.add_argument("--time-limit", type=float, default=8.0, help="CP-SAT limit (s)")
+    ap.add_argument("--time-limit", type=float, default=7.0, help="CP-SAT limit (s)")
     ap.add_argument("--goal", type=float, default=10.0, help="wall-time goal (s)")
     args = ap.parse_args()
 
