@@ -25,6 +25,7 @@ from crimemap.allocate.evaluate import (
 )
 from crimemap.allocate.plan import METHODS, PatrolArea, PatrolPlan, fairness_caps, plan_patrols
 from crimemap.allocate.route import RiskCell, RouteRisk, RouteSegment, parse_route, route_risk
+from crimemap.allocate.surface import grid_surface
 
 __all__ = [
     "METHODS",
@@ -44,6 +45,7 @@ __all__ = [
     "briefings",
     "expected_by_category",
     "fairness_caps",
+    "grid_surface",
     "parse_route",
     "plan_backtest",
     "plan_geojson",
