@@ -8,6 +8,7 @@ grid ``Units``. :func:`grid_surface` converts one without re-fitting.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -16,6 +17,11 @@ from crimemap.forecast.surface import RiskSurface
 from crimemap.spatial.grid import Grid
 
 __all__ = ["grid_surface"]
+
+
+def _dt(v: np.datetime64 | str) -> np.datetime64:
+    out: np.datetime64 = np.array(v, dtype="datetime64[s]")[()]
+    return out
 
 
 def grid_surface(
@@ -60,8 +66,8 @@ def grid_surface(
     return RiskSurface(
         model=model,
         units=units,
-        start=np.array(start, dtype="datetime64[s]")[()],
-        end=np.array(end, dtype="datetime64[s]")[()],
+        start=_dt(start),
+        end=_dt(end),
         mean=mean[order],
-        components=comps,
+        components=MappingProxyType(comps),
     )
