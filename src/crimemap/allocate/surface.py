@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 
@@ -20,8 +21,7 @@ __all__ = ["grid_surface"]
 
 
 def _dt(v: np.datetime64 | str) -> np.datetime64:
-    out: np.datetime64 = np.array(v, dtype="datetime64[s]")[()]
-    return out
+    return cast(np.datetime64, np.array(v, dtype="datetime64[s]")[()])
 
 
 def grid_surface(
