@@ -102,3 +102,13 @@ def test_deterministic(planted):
     np.testing.assert_array_equal(
         a.predict(start=UNTIL, end=END).mean, b.predict(start=UNTIL, end=END).mean
     )
+
+
+def test_glm_finds_persistent_hotspot(planted):
+    from crimemap.forecast import PoissonGLMForecaster
+
+    ev, units, hot, spike = planted
+    s = PoissonGLMForecaster().fit(ev, units=units, until=UNTIL).predict(start=UNTIL, end=END)
+    assert int(np.argmax(s.mean)) == hot
+    assert s.mean[hot] > s.mean[spike]
+    np.testing.assert_allclose(sum(s.components.values()), s.mean, rtol=1e-6, atol=1e-9)

@@ -7,6 +7,7 @@ package would, through :func:`register_model`).
 from crimemap.forecast import baselines as baselines  # noqa: F401  (registers built-ins)
 from crimemap.forecast import ensemble as ensemble  # noqa: F401
 from crimemap.forecast import etas as etas  # noqa: F401
+from crimemap.forecast import glm as glm  # noqa: F401
 from crimemap.forecast import lgbm as lgbm  # noqa: F401
 from crimemap.forecast import prospective as prospective  # noqa: F401
 from crimemap.forecast.base import (
@@ -20,6 +21,7 @@ from crimemap.forecast.base import (
 from crimemap.forecast.baselines import EWMCounts, LastPeriod, MeanPeriods, RetrospectiveKDE
 from crimemap.forecast.ensemble import EnsembleForecaster
 from crimemap.forecast.etas import ETASForecaster
+from crimemap.forecast.glm import PoissonGLMForecaster
 from crimemap.forecast.lgbm import LightGBMForecaster
 from crimemap.forecast.prospective import ProspectiveHotspot
 from crimemap.forecast.surface import RiskSurface
@@ -33,6 +35,7 @@ __all__ = [
     "LastPeriod",
     "LightGBMForecaster",
     "MeanPeriods",
+    "PoissonGLMForecaster",
     "ProspectiveHotspot",
     "RetrospectiveKDE",
     "RiskSurface",
