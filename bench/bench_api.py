@@ -19,7 +19,7 @@ the same requests made one at a time (no concurrency).
 Usage::
 
     .venv/bin/python bench/bench_api.py [--store out/bench_api.duckdb] [--clients 50]
-        [--duration 30] [--think 0.1] [--posts 20] [--model ewm]
+        [--duration 30] [--think 1.0] [--posts 20] [--model ewm]
 """
 
 from __future__ import annotations
@@ -161,6 +161,8 @@ async def client_loop(
     max_requests: int,
     lat: list[float],
     errors: list[str],
+    by_layer: dict[str, list[float]] | None = None,
+    server: list[float] | None = None,
 ) -> None:
     rng = random.Random(k)
     # Independent users do not all click at the same instant: stagger the starts.
@@ -185,6 +187,11 @@ async def client_loop(
                 ok = False
             if ok:
                 lat.append(time.perf_counter() - t)
+                timing = r.headers.get("server-timing", "")
+                if server is not None and "dur=" in timing:
+                    server.append(float(timing.split("dur=")[1]) / 1000.0)
+                if by_layer is not None:
+                    by_layer.setdefault(layer, []).append(lat[-1])
             if think:
                 await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
@@ -270,11 +277,15 @@ async def run(args: argparse.Namespace, base: str) -> None:
 
     lat: list[float] = []
     errors: list[str] = []
+    by_layer: dict[str, list[float]] = {}
+    server: list[float] = []
     stop = time.monotonic() + args.duration
     t0 = time.perf_counter()
     await asyncio.gather(
         *(
-            client_loop(k, base, months, stop, args.think, args.max_requests, lat, errors)
+            client_loop(
+                k, base, months, stop, args.think, args.max_requests, lat, errors, by_layer, server
+            )
             for k in range(args.clients)
         )
     )
@@ -290,6 +301,12 @@ async def run(args: argparse.Namespace, base: str) -> None:
     print(
         f"  latency p90 {pct(lat, 90):.1f} ms, p99 {p99:.1f} ms (goal < 100), max {pct(lat, 100):.1f} ms"
     )
+    print(
+        f"  server-side time (Server-Timing, excludes the client's own queueing): "
+        f"p50 {pct(server, 50):.1f} ms, p90 {pct(server, 90):.1f} ms, p99 {pct(server, 99):.1f} ms"
+    )
+    for name, xs in sorted(by_layer.items()):
+        print(f"    {name:10s} n={len(xs):5d} p50 {pct(xs, 50):7.1f} ms  p99 {pct(xs, 99):7.1f} ms")
     for e in errors[:5]:
         print("  error:", e)
 
@@ -324,7 +341,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument(
-        "--think", type=float, default=0.1, help="mean pause between a client's requests (s)"
+        "--think", type=float, default=1.0, help="mean pause between a client's requests (s)"
     )
     ap.add_argument("--max-requests", type=int, default=100_000, help="cap per client")
     ap.add_argument("--posts", type=int, default=20)

@@ -59,3 +59,30 @@ def test_map_page_is_served(client: TestClient) -> None:
     assert "text/html" in r.headers["content-type"]
     assert 'type="module"' in r.text
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_lsoa_outlines_from_the_bundled_sample(
+    ny_store: DuckDBStore, tmp_path, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    from crimemap.api import create_app
+    from crimemap.data import sample_lsoa
+
+    app = create_app(
+        settings_for(tmp_path, lsoa_geojson_dir=sample_lsoa(), forecast_on_start=False),
+        store=ny_store,
+    )
+    with TestClient(app) as c:
+        assert c.get("/api/meta").json()["lsoa_outlines"] is True
+        r = c.get("/api/outlines/lsoa")
+    assert r.status_code == 200
+    feats = r.json()["features"]
+    codes = {
+        row["lsoa"]
+        for row in ny_store.sql(
+            "SELECT DISTINCT lsoa FROM incidents WHERE lsoa IS NOT NULL"
+        ).to_pylist()
+    }
+    # Only LSOAs that hold incidents are sent (2011 polygons; 2024 data mostly keeps its codes).
+    assert len(feats) > 100
+    assert all(f["properties"]["lsoa"] in codes for f in feats)
+    assert {f["geometry"]["type"] for f in feats} <= {"Polygon", "MultiPolygon"}

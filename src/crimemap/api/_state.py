@@ -67,11 +67,20 @@ class AppState:
         # queue in the event loop serves requests in order instead of
         # time-slicing dozens of them (which delays every one).
         self.limiter = anyio.CapacityLimiter(max(2, settings.threads))
+        # Statistics computed on a cache miss (hot spots, emerging) queue on their
+        # own thread, so one slow analysis never holds up viewport renders.
+        self.heavy_limiter = anyio.CapacityLimiter(1)
         self._static: dict[Any, Any] = {}
 
-    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run CPU-bound ``fn(*args)`` in the API's small compute thread pool."""
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+    async def run(self, fn: Callable[..., _T], *args: Any, heavy: bool = False) -> _T:
+        """Run CPU-bound ``fn(*args)`` in the API's small compute pool (or the heavy one)."""
+        limiter = self.heavy_limiter if heavy else self.limiter
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+    def is_cached(self, key: tuple[Any, ...]) -> bool:
+        """True when ``key`` is cached for the current data version."""
+        with self._cache_lock:
+            return (self.version, *key) in self._cache
 
     # --------------------------------------------------------------- cache
     def cached(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:

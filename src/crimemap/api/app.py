@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimemap.api._state import AppState
 from crimemap.api.errors import install_error_handlers
@@ -20,6 +22,29 @@ from crimemap.store import open_store
 from crimemap.store.embedded import DuckDBStore
 
 __all__ = ["create_app", "static_dir"]
+
+
+class ServerTiming:
+    """ASGI middleware adding ``Server-Timing: app;dur=<ms>`` (time to the response start)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - t0) * 1000.0
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={ms:.2f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 def static_dir() -> Path:
@@ -64,6 +89,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
         lifespan=lifespan,
     )
     app.state.crimemap = state
+    app.add_middleware(ServerTiming)
     install_error_handlers(app)
     for r in (
         meta.router,

@@ -17,7 +17,7 @@ from crimemap.taxonomy import crime_set
 __all__ = ["get_state", "State", "FilterParams", "Filters", "BBoxParam", "parse_bbox"]
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """The process's :class:`AppState` (set by ``create_app``)."""
     state: AppState = request.app.state.crimemap
     return state
@@ -61,7 +61,7 @@ class FilterParams:
     filter: Filter
 
 
-def filters(
+async def filters(
     categories: Annotated[
         str,
         Query(
@@ -88,7 +88,7 @@ def filters(
         ),
     ] = "volume",
 ) -> FilterParams:
-    """The filters every layer and series takes."""
+    """The filters every layer and series takes (async: cheap, so it runs on the event loop)."""
     s = month_index(start) if start else None
     e = month_index(end) if end else None
     if s is not None and e is not None and e < s:

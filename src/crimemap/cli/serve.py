@@ -42,7 +42,8 @@ def serve(
     lsoa_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Folder of LSOA GeoJSON files to draw as outlines on the offline basemap."
+            help="LSOA GeoJSON file or folder (.json/.geojson, optionally .gz) drawn as "
+            "outlines on the offline basemap (e.g. the bundled sample's LSOA file)."
         ),
     ] = None,
     out_dir: Annotated[

@@ -29,7 +29,11 @@ LAYERS = ("incidents", "hotspots", "emerging", "forecast")
 
 
 def _layer(
-    state: AppState, name: str, size: float, fp: Filters, xy: tuple[float, float, float, float]
+    state: AppState,
+    name: str,
+    size: float,
+    fp: Filters,
+    xy: tuple[float, float, float, float] | None,
 ) -> Layer:
     f = fp.filter
     if name == "incidents":
@@ -60,10 +64,16 @@ def _render(
     if bbox is None:
         raise InputError("bbox is required: west,south,east,north in degrees")
     xy = state.index.to_xy_bbox(parse_bbox(bbox))
+    size = _size(state, bbox, zoom, cell)
+    return render_geojson(_layer(state, name, size, fp, xy), xy)
+
+
+def _size(state: AppState, bbox: str, zoom: float, cell: float | None) -> float:
     if cell is not None and cell not in CELL_SIZES:
         raise InputError(f"cell_m must be one of {', '.join(f'{s:g}' for s in CELL_SIZES)}")
-    size = cell if cell is not None else cell_size_for(zoom, xy)
-    return render_geojson(_layer(state, name, size, fp, xy), xy)
+    if cell is not None:
+        return cell
+    return cell_size_for(zoom, state.index.to_xy_bbox(parse_bbox(bbox)))
 
 
 @router.get(
@@ -101,5 +111,12 @@ async def layer(
     ] = None,
 ) -> Response:
     """Cells of ``layer`` meeting ``bbox``, aggregated server-side (coarser cells at low zoom)."""
+    if layer in ("hotspots", "emerging") and bbox is not None:
+        # Compute a missing statistic on the heavy pool first; the render then hits the cache.
+        size = _size(state, bbox, zoom, cell_m)
+        if layer == "emerging":
+            size = max(size, EMERGING_MIN_CELL_M)
+        if not state.is_cached((layer, size, fp.filter)):
+            await state.run(_layer, state, layer, size, fp, None, heavy=True)
     body = await state.run(_render, state, layer, bbox, zoom, cell_m, fp)
     return Response(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})
