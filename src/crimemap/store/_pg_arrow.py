@@ -7,8 +7,13 @@ short of its binary format. Every valid value is quoted and nulls are left
 empty and unquoted, so that CSV's one null/empty-string ambiguity resolves
 as in Arrow (``""`` is an empty string, nothing is NULL).
 
-Results come back through psycopg's binary protocol and are assembled
-column by column into an Arrow table whose types follow the PostgreSQL ones
+Large results (whole tables, filtered incidents) come back the same way in
+reverse: ``COPY (query) TO STDOUT`` as CSV with every non-null value quoted,
+parsed by Arrow's multi-threaded CSV reader into a known schema. COPY
+cannot take server-side parameters, so psycopg binds them client-side
+(quoted and escaped by the driver's adapters, never by string formatting
+in crimemap). Other results come through psycopg's binary protocol and are
+assembled column by column; Arrow types follow the PostgreSQL ones
 (text -> string, int8 -> int64, timestamp -> timestamp[us] ...).
 """
 
@@ -23,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-__all__ = ["copy_in", "cursor_to_arrow"]
+__all__ = ["arrow_schema", "copy_in", "copy_out", "cursor_to_arrow"]
 
 #: Rows per COPY chunk: bounds the memory of the formatted CSV text.
 CHUNK_ROWS = 65_536
@@ -71,6 +76,48 @@ def copy_in(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], data: 
             pacsv.write_csv(rb, buf, _CSV)
             cp.write(buf.getbuffer())
     return data.num_rows
+
+
+def copy_out(
+    cur: psycopg.Cursor[Any], query: str, params: Sequence[Any] | None, schema: pa.Schema
+) -> pa.Table:
+    """The rows of ``query`` (a SELECT whose columns match ``schema``) through COPY.
+
+    ``query`` is crimemap's own constant SQL; the values in ``params`` are
+    bound by psycopg.
+    """
+    stmt = f"COPY ({query}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
+    buf = io.BytesIO()
+    with cur.copy(stmt, params or None) as cp:  # constant SQL, driver-bound values
+        for chunk in cp:
+            buf.write(chunk)
+    if buf.tell() == 0:
+        return schema.empty_table()
+    buf.seek(0)
+    return pacsv.read_csv(
+        buf,
+        read_options=pacsv.ReadOptions(column_names=schema.names),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,  # FORCE_QUOTE: only NULL is unquoted
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+
+
+def arrow_schema(cur: psycopg.Cursor[Any], query: str) -> pa.Schema | None:
+    """Arrow schema of ``query``'s result, or None if a column has no CSV-safe Arrow type."""
+    cur.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")  # noqa: S608 (the store's constant SQL)
+    desc = cur.description or []
+    names = [d.name for d in desc]
+    types = [_arrow_type(cur, d.type_code) for d in desc]
+    if len(set(names)) != len(names) or any(t is None for t in types):
+        return None
+    return pa.schema([pa.field(n, t) for n, t in zip(names, types, strict=True)])
 
 
 def cursor_to_arrow(cur: psycopg.Cursor[Any]) -> pa.Table:
