@@ -54,7 +54,7 @@ def test_layer_toggle_changes_what_is_drawn(page) -> None:  # type: ignore[no-un
     before = _layer_state(page)
     assert before["layer"] == "incidents" and before["cells"] > 0
     n = before["loads"]
-    page.get_by_label("Hot spots (Gi*)").check()
+    page.get_by_role("radio", name="Hot spots (Gi*)").check()
     _wait_loads(page, n + 1)
     after = _layer_state(page)
     assert after["layer"] == "hotspots"
@@ -66,7 +66,7 @@ def test_layer_toggle_changes_what_is_drawn(page) -> None:  # type: ignore[no-un
     )
     assert props and all("class" in p for p in props)
     page.keyboard.press("Tab")  # controls are reachable from the keyboard
-    page.get_by_label("Forecast").focus()
+    page.get_by_role("radio", name="Forecast").focus()
     page.keyboard.press("Space")
     _wait_loads(page, n + 2)
     assert _layer_state(page)["layer"] == "forecast"

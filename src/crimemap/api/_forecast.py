@@ -9,6 +9,7 @@ data. The result is saved so that the next start (or the demo) reuses it.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 
 from crimemap.errors import InsufficientDataError
 from crimemap.evaluate.operational import forecast_next
+from crimemap.evaluate.spec import ModelSpec
+from crimemap.forecast import get_model
 from crimemap.store.embedded import DuckDBStore
 from crimemap.taxonomy import crime_set
 
@@ -85,6 +88,13 @@ def _month(t: np.datetime64) -> str:
 def compute(store: DuckDBStore, *, model: str, size: float, crime_set_name: str) -> CurrentForecast:
     """Fit ``model`` per force and forecast the month after the data ends."""
     cats = crime_set(crime_set_name)
+    spec = ModelSpec.parse(model)
+    if (
+        "explain" in inspect.signature(get_model(spec.name)).parameters
+        and "explain" not in spec.params
+    ):
+        # The map explains every cell: ask models that can for their drivers.
+        spec = ModelSpec(spec.name, {**spec.params, "explain": True}, label=spec.label)
     parts: list[dict[str, Any]] = []
     window: tuple[str, str] | None = None
     for force in store.forces():
@@ -93,7 +103,7 @@ def compute(store: DuckDBStore, *, model: str, size: float, crime_set_name: str)
             continue
         # The back-test's own preparation, so its scores vouch for this surface.
         surf = forecast_next(
-            events, crime_set=crime_set_name, model=model, horizon="1m", cell_size=size
+            events, crime_set=crime_set_name, model=spec, horizon="1m", cell_size=size
         )
         units = surf.units
         until, end = surf.start, surf.end
@@ -180,6 +190,7 @@ def load_or_compute(
 ) -> CurrentForecast:
     """The cached forecast for this data version, computing and saving it if missing."""
     key = {
+        "format": 2,
         "model": model,
         "size": size,
         "crime_set": crime_set_name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Annotated, Any
 
@@ -58,15 +59,16 @@ def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
                 "position": int((counts.value > here["value"]).sum()) + 1,
                 "of": int(len(counts.value)),
             }
-    builders: dict[str, tuple[Callable[[CellIndex, StudyArea, Filter], Layer], float]] = {
-        "hotspots": (hotspot_layer, size),
-        "emerging": (emerging_layer, max(size, EMERGING_MIN_CELL_M)),
+    # As on the map: the emerging analysis uses every month up to the window's end.
+    builders: dict[str, tuple[Callable[[CellIndex, StudyArea, Filter], Layer], float, Filter]] = {
+        "hotspots": (hotspot_layer, size, f),
+        "emerging": (emerging_layer, max(size, EMERGING_MIN_CELL_M), replace(f, start=None)),
     }
-    for key, (fn, lsize) in builders.items():
+    for key, (fn, lsize, lf) in builders.items():
         name = key.rstrip("s")
         try:
             lay = state.cached(
-                (key, lsize, f), partial(fn, state.index, state.study(lsize, f.force), f)
+                (key, lsize, lf), partial(fn, state.index, state.study(lsize, lf.force), lf)
             )
             # The emerging layer is coarser (>= 1 km): report the cell holding this one.
             k = max(int(round(lay.size / size)), 1)

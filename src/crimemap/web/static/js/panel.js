@@ -35,10 +35,10 @@ export function render(e) {
   const hs = e.hotspot || {};
   rows.push('<h3>Hot spot</h3>');
   if (hs.unavailable) rows.push(`<p class="note">${esc(hs.unavailable)}</p>`);
-  else if (hs.class !== undefined) rows.push(`<p id="panel-hotspot">Gi* ${esc(HOT_LABEL[hs.class])} (z = ${fmt(hs.value, 2)}, FDR q = ${fmt(hs.q, 3)})</p>`);
+  else if (hs.class !== undefined) rows.push(`<p id="panel-hotspot">Gi* ${esc(HOT_LABEL[hs.class])} (z = ${fmt(hs.value, 2)}, FDR q ${hs.q < 0.001 ? '< 0.001' : '= ' + fmt(hs.q, 3)})</p>`);
   else rows.push('<p class="note">outside the study area</p>');
   const em = e.emerging || {};
-  if (em.label) rows.push(`<p>Emerging: <span id="panel-emerging">${esc(em.label)}</span></p>`);
+  if (em.label) rows.push(`<p>Emerging (${fmt(em.cell_m || e.cell_m, 0)} m cell, all months to ${esc(e.window ? e.window[1] : '')}): <span id="panel-emerging">${esc(em.label)}</span></p>`);
   else if (em.unavailable) rows.push(`<p class="note">Emerging: ${esc(em.unavailable)}</p>`);
   const f = e.forecast || {};
   rows.push('<h3>Forecast</h3>');
