@@ -25,7 +25,7 @@ def conn(pg_url: str, pg_schema: str) -> Iterator[Any]:
         yield c
 
 
-def _open(pg_url: str, schema: str, **kw: Any) -> Store:
+def _open(pg_url: str, schema: str | None, **kw: Any) -> Store:
     from crimemap.store.postgres import PostgresStore
 
     return PostgresStore(pg_url, schema=schema, **kw)
@@ -149,3 +149,27 @@ def test_read_only_store_needs_the_latest_schema(conn: Any, pg_url: str, pg_sche
         assert len(ro.incidents()) == 0
         with pytest.raises(StoreError):
             ro.sql("CREATE TABLE nope (a INTEGER)")
+
+
+def test_a_store_never_uses_the_tables_of_a_schema_further_down_the_path(
+    pg_url: str, pg_schema: str
+) -> None:
+    """Schema B ahead of schema A on the path gets tables of its own, not A's."""
+    import psycopg
+    from psycopg import sql
+
+    other = pg_schema + "_b"
+    url_a = f"{pg_url}?options=-csearch_path%3D{pg_schema}%2Cpublic"
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
+    try:
+        with _open(url_a, None) as a:
+            a.sql("INSERT INTO files (file_id, sha256) VALUES (1, 'in-a')")
+        with _open(url_a, other) as b:  # path: other, pg_schema, public
+            assert b.checksums() == set() and b.next_file_id() == 1
+            assert b.sql("SELECT current_schema() AS s")["s"].to_pylist() == [other]
+        with _open(url_a, None) as a:
+            assert a.checksums() == {"in-a"}
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as c:
+            c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(other)))

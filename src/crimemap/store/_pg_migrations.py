@@ -128,8 +128,15 @@ def _ensure_version_table(conn: psycopg.Connection) -> None:
 
 
 def current_version(conn: psycopg.Connection) -> int:
-    """Highest applied version (0 for an empty database or schema)."""
-    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    """Highest applied version in the current schema (0 if it has no crimemap tables).
+
+    Only the first schema of the search path counts: a store in schema ``a``
+    must never take the ``schema_version`` of a store further down the path
+    (e.g. ``public``) for its own.
+    """
+    row = conn.execute(
+        "SELECT to_regclass(quote_ident(current_schema()) || '.schema_version') IS NOT NULL"
+    ).fetchone()
     if not row or not row[0]:
         return 0
     row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
@@ -157,6 +164,12 @@ def migrate(conn: psycopg.Connection, target: int | None = None) -> list[int]:
     if not 0 <= target <= latest_version():
         raise StoreError(f"no schema version {target}; this code knows 1..{latest_version()}")
     try:
+        if current_version(conn) == target == latest_version():
+            return []  # up to date: no DDL, so a role without CREATE rights can open it
+        if conn.execute("SELECT current_schema() IS NULL").fetchone() == (True,):
+            raise StoreError(
+                "no schema to create the tables in: the search_path names no existing schema"
+            )
         _ensure_version_table(conn)
         have = current_version(conn)
         if have > latest_version():
