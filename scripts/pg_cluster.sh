@@ -77,6 +77,8 @@ start() {
     cat "$URL_FILE"
     return 0
   fi
+  # A cluster recorded but no longer running (machine restarted): clean it up first.
+  [ -f "$DIR_FILE" ] && stop
   local bin dir port url
   bin=$(ensure_packages)
   dir=$(mktemp -d "${TMPDIR:-/tmp}/crimemap-pg.XXXXXX")
