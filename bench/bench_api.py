@@ -154,7 +154,7 @@ def viewport(rng: random.Random, months: list[str]) -> tuple[str, dict[str, str]
 
 async def client_loop(
     k: int,
-    base: str,
+    c: httpx.AsyncClient,
     months: list[str],
     stop: float,
     think: float,
@@ -167,33 +167,30 @@ async def client_loop(
     rng = random.Random(k)
     # Independent users do not all click at the same instant: stagger the starts.
     await asyncio.sleep(rng.uniform(0, max(think, 0.05) * 2))
-    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
-        for _ in range(max_requests):
-            if time.monotonic() >= stop:
-                break
-            layer, params = viewport(rng, months)
-            t = time.perf_counter()
-            try:
-                r = await c.get(f"/api/layers/{layer}", params=params)
-                await r.aread()
-                ok = r.status_code in (
-                    200,
-                    409,
-                )  # 409: too little data for a statistic (a domain answer)
-                if not ok:
-                    errors.append(f"{r.status_code} {layer} {params}")
-            except httpx.HTTPError as exc:
-                errors.append(f"{type(exc).__name__} {layer}")
-                ok = False
-            if ok:
-                lat.append(time.perf_counter() - t)
-                timing = r.headers.get("server-timing", "")
-                if server is not None and "dur=" in timing:
-                    server.append(float(timing.split("dur=")[1]) / 1000.0)
-                if by_layer is not None:
-                    by_layer.setdefault(layer, []).append(lat[-1])
-            if think:
-                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+    for _ in range(max_requests):
+        if time.monotonic() >= stop:
+            break
+        layer, params = viewport(rng, months)
+        t = time.perf_counter()
+        try:
+            r = await c.get(f"/api/layers/{layer}", params=params)
+            await r.aread()
+            # 409: too little data for a statistic in that window (a domain answer).
+            ok = r.status_code in (200, 409)
+            if not ok:
+                errors.append(f"{r.status_code} {layer} {params}")
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__} {layer}")
+            ok = False
+        if ok:
+            lat.append(time.perf_counter() - t)
+            timing = r.headers.get("server-timing", "")
+            if server is not None and "dur=" in timing:
+                server.append(float(timing.split("dur=")[1]) / 1000.0)
+            if by_layer is not None:
+                by_layer.setdefault(layer, []).append(lat[-1])
+        if think:
+            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
 
 async def sequential_reference(base: str, months: list[str], n: int) -> list[float]:
@@ -264,6 +261,10 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace, base: str) -> None:
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+        "(other work on the machine inflates every figure below)"
+    )
     meta = httpx.get(base + "/api/meta", timeout=30).json()
     months = meta["months"]
     print(
@@ -279,12 +280,16 @@ async def run(args: argparse.Namespace, base: str) -> None:
     errors: list[str] = []
     by_layer: dict[str, list[float]] = {}
     server: list[float] = []
+    # Clients are created before the clock starts (creating an httpx client costs
+    # tens of ms of the load generator's CPU, which would show up as latency).
+    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    pool = httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
     stop = time.monotonic() + args.duration
     t0 = time.perf_counter()
     await asyncio.gather(
         *(
             client_loop(
-                k, base, months, stop, args.think, args.max_requests, lat, errors, by_layer, server
+                k, pool, months, stop, args.think, args.max_requests, lat, errors, by_layer, server
             )
             for k in range(args.clients)
         )
@@ -316,12 +321,13 @@ async def run(args: argparse.Namespace, base: str) -> None:
     stop = time.monotonic() + args.posts * 0.6 + 5
     load = asyncio.gather(
         *(
-            client_loop(k + 1000, base, months, stop, args.think, args.max_requests, lat2, errors2)
+            client_loop(k + 1000, pool, months, stop, args.think, args.max_requests, lat2, errors2)
             for k in range(args.clients)
         )
     )
     live = await live_latency(base, args.posts)
     await load
+    await pool.aclose()
     if live:
         print(
             f"POST -> SSE event under load: median {statistics.median(live) * 1000:.0f} ms "

@@ -156,10 +156,7 @@ class _Level:
     row_force: np.ndarray  # (R,) force index of each row
     row_cat: np.ndarray  # (R,) category index of each row
     row_month: np.ndarray  # (R,) month index of each row
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.diff(self.csum)
+    counts: np.ndarray  # (R,) count of each row (np.diff(csum), kept to save the work)
 
 
 class CellIndex:
@@ -182,7 +179,17 @@ class CellIndex:
         e = np.zeros(0, np.int64)
         self._levels = {
             s: _Level(
-                s, e, np.zeros(1), e, np.zeros((0, 2), np.int64), np.zeros(0, object), e, e, e, e
+                s,
+                e,
+                np.zeros(1),
+                e,
+                np.zeros((0, 2), np.int64),
+                np.zeros(0, object),
+                e,
+                e,
+                e,
+                e,
+                np.zeros(0),
             )
             for s in CELL_SIZES
         }
@@ -251,6 +258,7 @@ class CellIndex:
             ((new_keys >> (_KB + _MB)) & (_MAX_FORCES - 1)).astype(np.int16),
             ((new_keys >> _MB) & ((1 << _KB) - 1)).astype(np.int16),
             (new_keys & ((1 << _MB) - 1)).astype(np.int16),
+            new_counts,
         )
 
     @property
@@ -485,9 +493,8 @@ class CellIndex:
         lev = self._level(size)
         cats, fs, w = self._selectors(categories, force, weights)
         m = self._row_mask(lev, cats, fs, start, end)
-        full = np.bincount(
-            lev.row_cell[m], weights=lev.counts[m] * w[lev.row_cat[m]], minlength=len(lev.cells)
-        )
+        vals = lev.counts[m] if weights is None else lev.counts[m] * w[lev.row_cat[m]]
+        full = np.bincount(lev.row_cell[m], weights=vals, minlength=len(lev.cells))
         return full[pos]
 
     def cube(

@@ -21,6 +21,7 @@ __all__ = [
     "force_coverage",
     "cell_incident_count",
     "lsoa_codes",
+    "time_precisions",
 ]
 
 #: Side of the finest cell the index keeps (metres); coarser layers sum these.
@@ -103,3 +104,9 @@ def lsoa_codes(store: DuckDBStore) -> set[str]:
     """LSOA codes that appear on at least one incident."""
     t = store.sql("SELECT DISTINCT lsoa FROM incidents WHERE lsoa IS NOT NULL")
     return set(t["lsoa"].to_pylist())
+
+
+def time_precisions(store: DuckDBStore) -> list[str]:
+    """Time precisions present (``month``, ``day``, ``minute``)."""
+    t = store.sql("SELECT DISTINCT t_precision FROM incidents ORDER BY 1")
+    return [str(v) for v in t["t_precision"].to_pylist()]

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crimemap.api._cells import CELL_SIZES
 from crimemap.api._outlines import force_outlines, lsoa_outlines
-from crimemap.api._queries import lsoa_codes
+from crimemap.api._queries import lsoa_codes, time_precisions
 from crimemap.api.deps import State
 from crimemap.detect import HARM_SOURCE, harm_weights
 from crimemap.errors import NotFoundError
@@ -63,13 +63,7 @@ def meta(state: State) -> Meta:
     """Everything the map's controls are built from."""
     fc = state.forecast
     w = harm_weights()
-    prec = state.cached(
-        ("precision",),
-        lambda: sorted(
-            r["t_precision"]
-            for r in state.store.sql("SELECT DISTINCT t_precision FROM incidents").to_pylist()
-        ),
-    )
+    prec = state.cached(("precision",), lambda: time_precisions(state.store))
     return Meta(
         forces=list(state.index.forces),
         categories=[
