@@ -30,6 +30,7 @@ import numpy as np
 from crimemap.evaluate import BacktestConfig, BacktestResult, backtest, write_report
 from crimemap.forecast import models
 from crimemap.ingest import read_incidents
+from crimemap.table import IncidentTable
 
 REPO = Path(__file__).resolve().parents[1]
 FORCES = ("north-yorkshire", "leicestershire", "south-yorkshire", "northumbria")
@@ -104,6 +105,44 @@ def run_force(
         path.write_bytes(pickle.dumps(res))
         out.append(res)
     return out
+
+
+def run_by_crime_set(
+    forces: list[str], data: Path, names: list[str], workers: int, cache: Path
+) -> None:
+    """Slow models: crime set by crime set over all forces, cached per piece.
+
+    An interrupted run still leaves complete (force, model, crime set) pieces,
+    all-crime first for every force.
+    """
+    loaded: dict[str, IncidentTable] = {}
+    for name in names:
+        for cs in CRIME_SETS:
+            for force in forces:
+                path = cache / force / f"{name}__{cs}.pkl"
+                if path.exists() or (cache / force / f"{name}.pkl").exists():
+                    continue
+                if force not in loaded:
+                    loaded[force] = read_incidents(sorted(data.glob(f"*/*-{force}-street.csv.gz")))
+                t1 = time.perf_counter()
+                res = backtest(
+                    loaded[force],
+                    crime_sets=[cs],
+                    models=[name],
+                    references=(),
+                    n_origins=12,
+                    config=BacktestConfig(cell_size=250.0, freq="M"),
+                    force=force,
+                    workers=workers,
+                )
+                fits = [r.fit_seconds for r in res.results]
+                print(
+                    f"{force} {name} {cs}: {time.perf_counter() - t1:.0f} s "
+                    f"(fit mean {np.mean(fits):.1f} s, max {np.max(fits):.1f} s)",
+                    flush=True,
+                )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(pickle.dumps(res))
 
 
 def merge(parts: list[BacktestResult]) -> BacktestResult:
@@ -224,6 +263,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--report-only", action="store_true", help="rebuild the report from the cache")
     ap.add_argument(
+        "--by-crime-set",
+        action="store_true",
+        help="run crime set by crime set over all forces, cache each piece (then --report-only)",
+    )
+    ap.add_argument(
         "--stl", action="store_true", help="St. Louis weekly and daily back-tests instead"
     )
     ap.add_argument("--stl-data", type=Path, default=REPO.parent / "shared" / "data" / "stl-slmpd")
@@ -236,13 +280,16 @@ def main() -> None:
         run_stl(args.stl_data, names, args.workers, args.out, args.cache)
         return
     forces = [f for f in args.forces.split(",") if f]
+    if args.by_crime_set:
+        run_by_crime_set(forces, args.data, names, args.workers, args.cache)
+        return
     print(f"models: {', '.join(names)}; forces: {', '.join(forces)}", flush=True)
     t0 = time.perf_counter()
     parts: list[BacktestResult] = []
     for force in forces:
         if args.report_only:
             for p in sorted((args.cache / force).glob("*.pkl")):
-                if p.stem == "_references" or p.stem in names:
+                if p.stem == "_references" or p.stem.split("__")[0] in names:
                     parts.append(pickle.loads(p.read_bytes()))
             continue
         parts.extend(run_force(force, args.data, names, args.workers, args.cache))
