@@ -347,7 +347,15 @@ def _same_tables(a: Store, b: Store) -> None:
     assert a.forces() == b.forces()
 
 
-def test_backends_agree_on_hand_made_files(both: dict[str, OpenStore], tmp_path: Path) -> None:
+@pytest.mark.parametrize("indexes", ["maintained", "rebuilt"])
+def test_backends_agree_on_hand_made_files(
+    both: dict[str, OpenStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indexes: str
+) -> None:
+    """Both write paths of the PostgreSQL store (indexes kept or rebuilt) match DuckDB."""
+    import crimemap.store.postgres as pgmod
+
+    rebuild = indexes == "rebuilt"
+    monkeypatch.setattr(pgmod, "rebuild_pays", lambda b, n: rebuild or n == 0)
     files = three_files(tmp_path)
     later = write(
         tmp_path / "l" / "2024-03-north-yorkshire-street.csv",
@@ -358,7 +366,19 @@ def test_backends_agree_on_hand_made_files(both: dict[str, OpenStore], tmp_path:
         k: (ingest(s, files), ingest(s, [later], policy="quarantine")) for k, s in stores.items()
     }
     assert reps["duckdb"] == reps["postgres"]
+    assert reps["postgres"][1].rows_updated == 1 and reps["postgres"][1].rows_inserted == 1
     _same_tables(stores["duckdb"], stores["postgres"])
+    idx = stores["postgres"].sql(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND tablename = 'incidents'"
+    )
+    assert set(idx["indexname"].to_pylist()) == {
+        "incidents_geom_gist",
+        "incidents_incident_id_key",
+        "incidents_force_t_start",
+        "incidents_t_start",
+        "incidents_file_row",
+    }
 
 
 @pytest.mark.slow

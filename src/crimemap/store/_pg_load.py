@@ -1,15 +1,17 @@
 """Bulk-load helpers of the PostgreSQL store: index rebuilds, provenance rows.
 
 Maintaining a GiST and four btree indexes row by row costs about three
-times the ``COPY`` itself; building them afterwards from sorted input costs
-a fraction of that. So when a batch is at least as large as the table
-already is (the first load, or a re-load of history), the store drops the
-table's indexes inside the batch's transaction, loads, and recreates them
-from their catalogue definitions before the transaction goes on. Should the
-batch fail, the rollback restores the indexes with everything else. The
+times the ``COPY`` itself, and about four times as much per row as building
+them afterwards from the whole table (measured on the police.uk extract,
+bench/bench_ingest_pg.py). So when a batch of ``B`` rows goes into a table
+of ``N`` rows, rebuilding (cost ~ ``N + B``) beats maintaining (~ ``4 B``)
+once ``B > N / 3``: the store then drops the table's indexes inside the
+batch's transaction, loads, and recreates them from their catalogue
+definitions before the transaction goes on (:func:`rebuild_pays`). Should
+the batch fail, the rollback restores the indexes with everything else. The
 price: ``DROP INDEX`` holds an exclusive lock on the table until commit, so
-readers wait for such a load (smaller batches keep the indexes and never
-block readers).
+readers wait for such a load; the usual batches (a new month into years of
+history) keep the indexes and never block readers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from psycopg import sql
 if TYPE_CHECKING:
     from crimemap.ingest.pipeline import Batch
 
-__all__ = ["rows_estimate", "indexes_rebuilt", "write_provenance"]
+__all__ = ["rows_estimate", "rebuild_pays", "indexes_rebuilt", "write_provenance"]
 
 #: Counts that belong to the batch, not to one file (as in the embedded store).
 _BATCH_LEVEL = (
@@ -52,6 +54,15 @@ _REJECT_COLS = ("batch_id", "file", "row_no", "column", "value", "reason", "deta
 
 #: Memory for the index builds of one load (per transaction, not server-wide).
 BUILD_MEMORY = "256MB"
+
+
+#: Index maintenance per row / index build per row (see the module docstring).
+MAINTAIN_OVER_BUILD = 4.0
+
+
+def rebuild_pays(batch_rows: int, table_rows: int) -> bool:
+    """True if rebuilding the indexes after the load is cheaper than maintaining them."""
+    return batch_rows * MAINTAIN_OVER_BUILD >= table_rows + batch_rows
 
 
 def rows_estimate(cur: psycopg.Cursor[Any], table: str) -> int:

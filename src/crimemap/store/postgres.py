@@ -36,7 +36,12 @@ from psycopg import sql as psql
 
 from crimemap.errors import NotFoundError, StoreError
 from crimemap.store._pg_arrow import arrow_schema, copy_in, copy_out, cursor_to_arrow
-from crimemap.store._pg_load import indexes_rebuilt, rows_estimate, write_provenance
+from crimemap.store._pg_load import (
+    indexes_rebuilt,
+    rebuild_pays,
+    rows_estimate,
+    write_provenance,
+)
 from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
 from crimemap.store._schema import TABLES
 from crimemap.store.base import IngestReport, Store, StoreStatus
@@ -233,8 +238,8 @@ class PostgresStore(Store):
         )
         cols = [*_INC, "ingested_at"]
         existing = rows_estimate(cur, "incidents")
-        if existing == 0 or inc.num_rows >= existing:
-            # A load at least as large as the table: indexes are rebuilt afterwards.
+        if rebuild_pays(inc.num_rows, existing):
+            # A load large against the table: indexes are rebuilt afterwards.
             with indexes_rebuilt(cur, "incidents"):
                 (empty,) = cur.execute(
                     "SELECT NOT EXISTS (SELECT 1 FROM incidents)"
