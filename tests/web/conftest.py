@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -44,10 +42,8 @@ def _need(ok: bool, msg: str) -> None:
 
 @pytest.fixture(scope="session")
 def vendor() -> Path:
-    """MapLibre copied from npm by scripts/build_web.sh (run here when missing and npm exists)."""
+    """MapLibre GL JS, copied from npm by scripts/build_web.sh (part of the set-up)."""
     v = static_dir() / "vendor" / "maplibre-gl.js"
-    if not v.exists() and shutil.which("npm"):
-        subprocess.run(["bash", str(REPO / "scripts" / "build_web.sh")], check=True, timeout=300)
     _need(v.exists(), f"{v} missing: run scripts/build_web.sh")
     return v.parent
 
