@@ -466,3 +466,28 @@ def test_duckdb_store_is_the_reference(tmp_path: Path) -> None:
     assert pa.Table.equals(
         a.table("files").drop(["ingested_at"]), b.table("files").drop(["ingested_at"])
     )
+
+
+def test_postgres_sql_returns_typed_arrow(pg_url: str, pg_schema: str) -> None:
+    """``sql()`` speaks PostgreSQL with %s placeholders and maps types to Arrow."""
+    from crimemap.store.postgres import PostgresStore
+
+    with PostgresStore(pg_url, schema=pg_schema) as st:
+        t = st.sql(
+            "SELECT %s::int AS a, %s::text AS b, %s::float8 AS c, now()::timestamp AS d, "
+            "count(*) AS n FROM incidents",
+            [7, "it's", 0.5],
+        )
+        assert [f.type for f in t.schema] == [
+            pa.int32(),
+            pa.string(),
+            pa.float64(),
+            pa.timestamp("us"),
+            pa.int64(),
+        ]
+        assert t.to_pylist()[0] | {"d": None} == {"a": 7, "b": "it's", "c": 0.5, "d": None, "n": 0}
+        assert st.sql("SELECT 7 % 3 AS m")["m"].to_pylist() == [1]  # no params: % is SQL
+        assert st.sql("SELECT 1 AS x WHERE false").num_rows == 0
+        with pytest.raises(StoreError):
+            st.sql("SELECT * FROM no_such_table")
+        assert len(st.incidents()) == 0  # the connection survives a failed query
