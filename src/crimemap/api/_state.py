@@ -95,10 +95,13 @@ class AppState:
             with self._cache_lock:
                 if full in self._cache:
                     return self._cache[full]
-            value = compute()
+            try:
+                value = compute()
+            finally:
+                with self._cache_lock:
+                    self._inflight.pop(full, None)
             with self._cache_lock:
                 self._cache[full] = value
-                self._inflight.pop(full, None)
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return value
