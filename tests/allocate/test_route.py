@@ -114,3 +114,24 @@ def test_parse_route_accepts_geojson_and_rejects_garbage():
     ):
         with pytest.raises(InputError):
             parse_route(bad)
+
+
+@pytest.mark.slow
+def test_real_forecast_route_through_the_hottest_cell(police_uk):
+    from crimemap.evaluate import forecast_next
+    from crimemap.ingest import read_incidents
+
+    inc = read_incidents(sorted(police_uk.glob("2025-*/*-north-yorkshire-street.csv.gz")))
+    s = forecast_next(inc, crime_set="all-crime", model="ewm", cell_size=SIZE)
+    top = int(np.argmax(s.mean))
+    x, y = s.units.centroids[top]
+    # 1 km due east from the hottest cell's centre: 125 m in it, then 250 m cells.
+    r = route_risk(s, lonlat([(x, y), (x + 1000.0, y)]), buffer_m=100)
+    first = r.segments[0]
+    assert first.cell == s.units.ids[top]
+    assert first.length_m == pytest.approx(125.0, abs=0.01)
+    assert first.density_km2 == pytest.approx(s.mean[top] / 0.0625)
+    assert r.length_m == pytest.approx(1000.0, abs=0.01)
+    assert r.high_risk[0].cell == s.units.ids[top] and r.high_risk[0].distance_m == 0.0
+    ll = np.array(lonlat([(x, y)]))[0]
+    assert 53.5 < ll[1] < 54.8 and -2.6 < ll[0] < 0.0  # inside North Yorkshire
