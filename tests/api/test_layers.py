@@ -135,3 +135,25 @@ def test_forecast_layer(client: TestClient) -> None:
         # A band of the count: integer quantiles, so a tiny mean can sit above hi90 = 0.
         assert p["lo90"] <= p["hi90"] and p["lo90"] <= p["value"] + 1e-6
     assert all("lo90" not in f["properties"] for f in coarse["features"])
+
+
+def test_default_view_is_warm(client: TestClient) -> None:
+    from crimemap.api._cells import month_index
+    from crimemap.api._layers import Filter
+
+    state = client.app.state.crimemap  # type: ignore[attr-defined]
+    cats = crime_set("all-crime")
+    hot = Filter(cats, month_index("2024-10"), month_index("2024-12"), None, "volume")
+    assert all(state.is_cached(("hotspots", s, hot)) for s in (250.0, 500.0, 16000.0))
+    em = Filter(cats, None, month_index("2024-12"), None, "volume")
+    assert state.is_cached(("emerging", 1000.0, em))
+    # ... and a request for it is answered from that cache (same key as the router's).
+    r = client.get(
+        "/api/layers/hotspots",
+        params={"bbox": YORK, "cell_m": 500, "start": "2024-10", "end": "2024-12"},
+    )
+    assert r.status_code == 200
+    assert (
+        r.json()["meta"]["n_hot"]
+        == state.cached(("hotspots", 500.0, hot), lambda: None).meta["n_hot"]
+    )

@@ -8,10 +8,12 @@ in-memory index and caches in step with the store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,12 +24,20 @@ import numpy as np
 from crimemap.api import _queries as q
 from crimemap.api._cells import CELL_SIZES, CellIndex, month_label
 from crimemap.api._forecast import CurrentForecast, load_or_compute
-from crimemap.api._layers import StudyArea, study_area
+from crimemap.api._layers import (
+    EMERGING_MIN_CELL_M,
+    Filter,
+    StudyArea,
+    emerging_layer,
+    hotspot_layer,
+    study_area,
+)
 from crimemap.api._live import Broker
 from crimemap.errors import CrimemapError, StoreError
 from crimemap.ingest import ingest
 from crimemap.settings import Settings
 from crimemap.store.embedded import DuckDBStore
+from crimemap.taxonomy import crime_set
 
 __all__ = ["AppState"]
 
@@ -136,9 +146,30 @@ class AppState:
         return area
 
     def warm_up(self) -> None:
-        """Build the study areas of every cell size so the first map views are fast."""
+        """Build study areas, and the map's default hot spot layers, before the first view.
+
+        The default view is every force, all crime, volume, the last three
+        months (emerging: every month); errors (too little data) are left for
+        the request to report.
+        """
+        months = self.index.month_indices()
+        if len(months) == 0:
+            return
+        end = int(months[-1])
+        start = int(months[max(len(months) - 3, 0)])
+        cats = crime_set("all-crime")
+        hot = Filter(cats, start, end, None, "volume")
+        emerging = Filter(cats, None, end, None, "volume")
         for size in CELL_SIZES:
-            self.study(size, None)
+            area = self.study(size, None)
+            with contextlib.suppress(CrimemapError):
+                self.cached(("hotspots", size, hot), partial(hotspot_layer, self.index, area, hot))
+            if size >= EMERGING_MIN_CELL_M:
+                with contextlib.suppress(CrimemapError):
+                    self.cached(
+                        ("emerging", size, emerging),
+                        partial(emerging_layer, self.index, area, emerging),
+                    )
 
     # ------------------------------------------------------------ forecast
     def load_forecast(self) -> None:
