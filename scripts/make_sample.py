@@ -24,7 +24,16 @@ SHARED = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "d
 OUT = REPO / "src" / "crimemap" / "data" / "sample"
 FORCE = "north-yorkshire"
 MONTHS = [f"2024-{m:02d}" for m in (10, 11, 12)] + [f"2025-{m:02d}" for m in range(1, 13)]
-LADS = ["E06000014", "E07000163", "E07000164", "E07000165", "E07000166", "E07000167", "E07000168", "E07000169"]
+LADS = [
+    "E06000014",
+    "E07000163",
+    "E07000164",
+    "E07000165",
+    "E07000166",
+    "E07000167",
+    "E07000168",
+    "E07000169",
+]
 
 
 def main() -> None:
@@ -37,21 +46,37 @@ def main() -> None:
         shutil.copyfile(src, dst)
     feats = []
     for lad in LADS:
-        fc = json.loads((SHARED / "uk-geojson/json/statistical/eng/lsoa_by_lad" / f"{lad}.json").read_text())
+        fc = json.loads(
+            (SHARED / "uk-geojson/json/statistical/eng/lsoa_by_lad" / f"{lad}.json").read_text()
+        )
         for f in fc["features"]:
             f["properties"]["LAD16CD"] = lad
             feats.append(f)
     (OUT / "lsoa").mkdir(parents=True)
-    with gzip.open(OUT / "lsoa" / "north-yorkshire-lsoa2011.geojson.gz", "wt", compresslevel=9) as fh:
+    with gzip.open(
+        OUT / "lsoa" / "north-yorkshire-lsoa2011.geojson.gz", "wt", compresslevel=9
+    ) as fh:
         json.dump({"type": "FeatureCollection", "features": feats}, fh, separators=(",", ":"))
     codes = {f["properties"]["LSOA11CD"] for f in feats}
     imd = _sheet(SHARED / "imd-2019/File_1_-_IMD2019_Index_of_Multiple_Deprivation.xlsx", "IMD2019")
-    pop = _sheet(SHARED / "imd-2019/File_6_-_IoD2019_Population_Denominators.xlsx", "Population Denominators")
+    pop = _sheet(
+        SHARED / "imd-2019/File_6_-_IoD2019_Population_Denominators.xlsx", "Population Denominators"
+    )
     pop_by = {r[0]: r for r in pop[1:]}
     (OUT / "imd").mkdir(parents=True)
     with open(OUT / "imd" / "north-yorkshire-imd2019.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["lsoa11cd", "lsoa11nm", "lad19cd", "lad19nm", "imd_rank", "imd_decile", "population_2015"])
+        w.writerow(
+            [
+                "lsoa11cd",
+                "lsoa11nm",
+                "lad19cd",
+                "lad19nm",
+                "imd_rank",
+                "imd_decile",
+                "population_2015",
+            ]
+        )
         for r in imd[1:]:
             if r[0] in codes:
                 p = pop_by.get(r[0])
