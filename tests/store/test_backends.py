@@ -431,10 +431,8 @@ def test_bbox_uses_the_gist_index(pg_url: str, pg_schema: str) -> None:
         st.write_batch(_incident_batch([f"g{i}" for i in range(n)], 1))
         st.sql("UPDATE incidents SET x = 400000 + (row_no % 100) * 10, y = 500000 + row_no")
         st.sql("ANALYZE incidents")
-        plan = st.sql(
-            "EXPLAIN SELECT incident_id FROM incidents WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s)",
-            [400000.0, 500000.0, 400010.0, 500010.0],
-        )
+        q, params = st.incidents_query(bbox=(400000.0, 500000.0, 400010.0, 500300.0))
+        plan = st.sql("EXPLAIN " + q, params)
         text = "\n".join(str(v) for v in plan.column(0).to_pylist())
         assert "incidents_geom_gist" in text
         got = st.incidents(bbox=(400000.0, 500000.0, 400010.0, 500300.0))

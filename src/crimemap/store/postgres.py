@@ -348,6 +348,22 @@ class PostgresStore(Store):
         sources: Iterable[str] | None = None,
         bbox: tuple[float, float, float, float] | None = None,
     ) -> IncidentTable:
+        q, params = self.incidents_query(
+            forces=forces, categories=categories, start=start, end=end, sources=sources, bbox=bbox
+        )
+        return IncidentTable(self._bulk(q, params, INCIDENT_SCHEMA))
+
+    @staticmethod
+    def incidents_query(
+        *,
+        forces: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+        sources: Iterable[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The SQL and parameters :meth:`incidents` runs (for ``EXPLAIN`` and tests)."""
         where: list[str] = ["TRUE"]
         params: list[Any] = []
         if forces is not None:
@@ -375,7 +391,7 @@ class PostgresStore(Store):
             )
             params.extend([xmin, ymin, xmax, ymax, xmin, ymin, xmax, ymax])
         q = f"SELECT {_INC_COLS} FROM incidents WHERE {' AND '.join(where)} ORDER BY file_id, row_no"  # noqa: S608 (constant clauses; values are parameters)
-        return IncidentTable(self._bulk(q, params, INCIDENT_SCHEMA))
+        return q, params
 
     def table(self, name: str) -> pa.Table:
         if name not in TABLES:
