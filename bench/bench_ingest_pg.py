@@ -31,6 +31,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crimemap.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +43,7 @@ def _files(data: Path) -> list[Path]:
     return sorted(data.glob("*/*-street.csv.gz"))
 
 
-def _open(which: str, url: str, tmp: str) -> tuple[object, str]:
+def _open(which: str, url: str, tmp: str) -> tuple[Store, str]:
     from crimemap.store import DuckDBStore
     from crimemap.store.postgres import PostgresStore
 
@@ -71,18 +75,18 @@ def run(which: str, data: Path, url: str, mode: str) -> dict[str, float]:
             a = time.perf_counter()
             b = read_batch(
                 paths,
-                skip_checksums=frozenset(st.checksums()),  # type: ignore[attr-defined]
-                first_file_id=st.next_file_id(),  # type: ignore[attr-defined]
+                skip_checksums=frozenset(st.checksums()),
+                first_file_id=st.next_file_id(),
             )
             t_read += time.perf_counter() - a
             a = time.perf_counter()
-            rep = st.write_batch(b)  # type: ignore[attr-defined]
+            rep = st.write_batch(b)
             t_write += time.perf_counter() - a
             rows += rep.rows_read
             stored += rep.rows_inserted
         dt = time.perf_counter() - t0
-        n = st.status().incidents  # type: ignore[attr-defined]
-        st.close()  # type: ignore[attr-defined]
+        n = st.status().incidents
+        st.close()
         if schema:
             _drop(url, schema)
     return {
