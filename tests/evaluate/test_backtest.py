@@ -191,7 +191,8 @@ def test_real_data_reproduces_issue_reference_figures(police_uk):
 
     paths = sorted(glob.glob(str(police_uk / "*" / "*-north-yorkshire-street.csv.gz")))
     inc = read_incidents(paths)
-    baselines = [m for m in ("last", "mean", "ewm", "kde") if m in models()]
+    # The best simple baselines on these data (last and kde trail far behind).
+    baselines = [m for m in ("mean", "ewm") if m in models()]
     res = backtest(inc, crime_sets=["all-crime"], models=baselines)
     df = res.per_origin()
     assert df["origin"].nunique() == 12
