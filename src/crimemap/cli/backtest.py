@@ -67,6 +67,9 @@ def backtest(
         str | None, typer.Option(help="Store URL or DuckDB path (default: settings).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random tie-breaking.")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Processes running the back-test tasks (1 = serial).")
+    ] = 1,
 ) -> None:
     """Back-test models on rolling origins (fit before each origin, score the next period)."""
     sets = list(crime_set or DEFAULT_CRIME_SETS)
@@ -98,6 +101,7 @@ def backtest(
             config=config,
             force=force,
             progress=tick,
+            workers=workers,
         )
     invocation = {
         "command": "crimemap backtest",
@@ -110,6 +114,7 @@ def backtest(
         "cell_size": cell_size,
         "start": start,
         "seed": seed,
+        "workers": workers,
         "store": store,
     }
     files = write_report(result, out, title=f"Back-test: {force}", params=invocation)
