@@ -81,7 +81,7 @@ def test_open_store_urls(tmp_path: Path) -> None:
         with open_store(url) as st:
             assert isinstance(st, DuckDBStore) and Path(st.path) == p
     with pytest.raises(StoreError):
-        open_store("postgresql://user@localhost/db")
+        open_store("postgresql://user@127.0.0.1:1/db")  # nothing listens on port 1
     with pytest.raises(InputError):
         open_store("mysql://x")
 

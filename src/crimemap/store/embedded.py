@@ -290,7 +290,11 @@ class DuckDBStore(Store):
         batch_out = out  # noqa: F841
         con.execute("INSERT INTO outcomes SELECT * FROM batch_out")
         # The latest outcome (by outcome month) becomes the crime's outcome.
-        latest = """SELECT crime_id, arg_max(outcome, month) AS outcome FROM batch_out
+        # Ties (two outcomes in the latest month) go to the first row in file order,
+        # exactly as the PostgreSQL store does.
+        latest = """SELECT crime_id,
+                           first(outcome ORDER BY month DESC NULLS LAST, file_id, row_no) AS outcome
+                    FROM batch_out
                     WHERE outcome IS NOT NULL GROUP BY crime_id"""
         (n,) = con.execute(
             f"""SELECT count(*) FROM incidents i JOIN ({latest}) o ON i.incident_id = o.crime_id
