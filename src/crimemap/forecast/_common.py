@@ -25,6 +25,8 @@ __all__ = [
     "kernel_matrix",
     "check_freq",
     "mean_weight",
+    "band_scale",
+    "category_weights",
     "drop_gaps",
     "shift_bins",
     "GAP_MIN_MEAN",
@@ -158,14 +160,34 @@ def window_periods(
     return starts[keep], frac[keep]
 
 
+def category_weights(events: IncidentTable, weights: Mapping[str, float]) -> np.ndarray:
+    """Weight of each incident from its category (0 for categories not in ``weights``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = list(weights)
+    if not keys or len(events) == 0:
+        return np.zeros(len(events))
+    idx = pc.index_in(events.arrow["category"], value_set=pa.array(keys, pa.string()))
+    ix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
+    vals = np.array([float(weights[k]) for k in keys] + [0.0])
+    return vals[np.where(np.isnan(ix), len(keys), ix).astype(np.int64)]
+
+
 def mean_weight(events: IncidentTable, weights: Mapping[str, float] | None) -> float:
-    """Mean weight per incident (1 for volume); scales count bands for harm."""
+    """Size-biased mean weight per incident (1 for volume); scales count bands for harm."""
     if weights is None or len(events) == 0:
         return 1.0
-    cats = events.column("category")
-    w = np.array([float(weights.get(c, 0.0)) for c in cats])
+    w = category_weights(events, weights)
     pos = w[w > 0]
     return float(np.sum(pos**2) / np.sum(pos)) if len(pos) else 1.0
+
+
+def band_scale(
+    events: IncidentTable, until: np.datetime64, weights: Mapping[str, float] | None
+) -> float:
+    """:func:`mean_weight` of the training incidents (no filtering when counting volume)."""
+    return 1.0 if weights is None else mean_weight(training_events(events, until), weights)
 
 
 def _dist(mu: np.ndarray, dispersion: float) -> Any:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import optimize, special
 
 from crimemap.errors import InsufficientDataError
@@ -39,11 +41,13 @@ def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: s
         return out
     pos = cell_index(units, ev)
     b = bin_starts(ev.column("t_start"), freq)
-    tix = np.searchsorted(periods, b, side="right") - 1
-    cats = ev.column("category")
-    lookup = {c: i for i, c in enumerate(MIX_CATEGORIES)}
-    cix = np.array([lookup.get(c, -1) for c in cats], dtype=np.int64)
-    ok = (pos >= 0) & (tix >= 0) & (tix < T)
+    # Bins were matched exactly: gaps dropped from ``periods`` must not absorb counts.
+    tix = np.searchsorted(periods, b, side="left")
+    exact = (tix < T) & (periods[np.minimum(tix, T - 1)] == b)
+    idx = pc.index_in(ev.arrow["category"], value_set=pa.array(MIX_CATEGORIES, pa.string()))
+    cix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
+    cix = np.where(np.isnan(cix), -1, cix).astype(np.int64)
+    ok = (pos >= 0) & exact
     np.add.at(out, (pos[ok], tix[ok], np.full(ok.sum(), len(MIX_CATEGORIES))), 1.0)
     okc = ok & (cix >= 0)
     np.add.at(out, (pos[okc], tix[okc], cix[okc]), 1.0)

@@ -39,11 +39,10 @@ import numpy as np
 from crimemap.errors import InputError
 from crimemap.forecast._common import (
     as_time,
+    band_scale,
     count_band,
     kernel_matrix,
-    mean_weight,
     training_cube,
-    training_events,
     window_bins,
 )
 from crimemap.forecast.base import BaseForecaster, register_model
@@ -72,7 +71,7 @@ class _RateBaseline(BaseForecaster):
         self.until_ = until
         self.n_periods_ = cube.counts.shape[1]
         self.rate_ = np.maximum(self._rate(cube.counts, units), 0.0)
-        self.scale_ = mean_weight(training_events(events, until), self.weights)
+        self.scale_ = band_scale(events, until, self.weights)
         return self
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:

@@ -32,11 +32,10 @@ import numpy as np
 
 from crimemap.forecast._common import (
     as_time,
+    band_scale,
     bin_coord,
     check_freq,
     count_band,
-    mean_weight,
-    training_events,
     window_periods,
 )
 from crimemap.forecast._learned import bin_month, family_shapley, nb_dispersion, training_set
@@ -147,13 +146,13 @@ class PoissonGLMForecaster(BaseForecaster):
         fnames, fams = ts.builder.names_families()
         design = _Design(ts.X, fnames, fams)
         Z = design.transform(ts.X)
-        scale = mean_weight(training_events(events, until), self.weights)
+        scale = band_scale(events, until, self.weights)
         origins = np.unique(ts.origin)
         k = int(self.holdout)
         train = np.ones(len(ts.y), bool)
         if k > 0 and len(origins) > k + 1:
             train = ts.origin < origins[-k]
-        reg = PoissonRegressor(alpha=float(self.alpha), max_iter=300)
+        reg = PoissonRegressor(alpha=float(self.alpha), solver="newton-cholesky", max_iter=100)
         reg.fit(Z[train], ts.y[train])
         alpha_nb = 0.0
         if not train.all():

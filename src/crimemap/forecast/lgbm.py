@@ -55,11 +55,10 @@ import numpy as np
 from crimemap.errors import InputError
 from crimemap.forecast._common import (
     as_time,
+    band_scale,
     bin_coord,
     check_freq,
     count_band,
-    mean_weight,
-    training_events,
     window_periods,
 )
 from crimemap.forecast._learned import bin_month, family_shapley, nb_dispersion, training_set
@@ -204,7 +203,7 @@ class LightGBMForecaster(BaseForecaster):
             n_origins=self.n_origins or _DEFAULT_ORIGINS[self.freq],
             min_history=self.min_history,
         )
-        scale = mean_weight(training_events(events, until), self.weights)
+        scale = band_scale(events, until, self.weights)
         origins = np.unique(ts.origin)
         alpha = 0.0
         k = int(self.holdout)

@@ -36,11 +36,10 @@ import numpy as np
 from crimemap.errors import InputError
 from crimemap.forecast._common import (
     as_time,
+    band_scale,
     count_band,
     kernel_matrix,
-    mean_weight,
     training_cube,
-    training_events,
     window_bins,
 )
 from crimemap.forecast.base import BaseForecaster, register_model
@@ -116,7 +115,7 @@ class ProspectiveHotspot(BaseForecaster):
         self.until_ = until
         self.near_repeat_ = (1.0 - b) * near
         self.background_ = b * long_run
-        self.scale_ = mean_weight(training_events(events, until), self.weights)
+        self.scale_ = band_scale(events, until, self.weights)
         return self
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:
