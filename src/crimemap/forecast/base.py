@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from crimemap._time import dt64
 from crimemap.errors import InputError, NotFoundError
 from crimemap.forecast.surface import RiskSurface
 from crimemap.spatial.units import Units
@@ -71,9 +72,9 @@ class BaseForecaster:
 
     @staticmethod
     def _check_window(until: np.datetime64, start: np.datetime64, end: np.datetime64) -> None:
-        if np.datetime64(start, "s") < np.datetime64(until, "s"):
+        if dt64(start) < dt64(until):
             raise InputError("forecast window starts before the end of the training data")
-        if np.datetime64(end, "s") <= np.datetime64(start, "s"):
+        if dt64(end) <= dt64(start):
             raise InputError("forecast window is empty (end <= start)")
 
 

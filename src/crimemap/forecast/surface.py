@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from crimemap._time import dt64
 from crimemap.errors import InputError
 from crimemap.spatial.units import Units
 
@@ -73,8 +74,8 @@ class RiskSurface:
         object.__setattr__(self, "components", MappingProxyType(comps))
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         mean.setflags(write=False)
-        object.__setattr__(self, "start", np.datetime64(self.start, "s"))
-        object.__setattr__(self, "end", np.datetime64(self.end, "s"))
+        object.__setattr__(self, "start", dt64(self.start))
+        object.__setattr__(self, "end", dt64(self.end))
 
     @property
     def has_interval(self) -> bool:
