@@ -45,7 +45,6 @@ from crimemap.forecast._common import (
     shift_bins,
     training_cube,
     training_events,
-    window_bins,
 )
 from crimemap.forecast._learned import nb_dispersion
 from crimemap.forecast.base import BaseForecaster, make_model, register_model
@@ -166,7 +165,6 @@ class EnsembleForecaster(BaseForecaster):
         self._check_fitted()
         start, end = as_time(start), as_time(end)
         self._check_window(self.until_, start, end)
-        window_bins(self.until_, start, end, self.freq)
         n = len(self.units_)
         mean = np.zeros(n)
         comps: dict[str, np.ndarray] = {}
