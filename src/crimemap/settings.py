@@ -62,3 +62,13 @@ class Settings(BaseSettings):
         5.0, description="Sustained requests per second per token/address."
     )
     rate_burst: int = Field(20, description="Burst size of the per token/address rate limit.")
+    cookie_secure: bool = Field(
+        True,
+        description="Send the session cookie only over HTTPS (turn off only for plain-HTTP local tests).",
+    )
+    session_ttl_s: float = Field(8 * 3600.0, description="Lifetime of a browser session (seconds).")
+    token_cache_s: float = Field(
+        60.0,
+        description="Seconds a verified API token is remembered (saves an argon2 check per "
+        "request; a revoked token stops working within this delay).",
+    )

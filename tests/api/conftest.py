@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from crimemap.api import create_app
 from crimemap.ingest import ingest
+from crimemap.safeguards import add_user
 from crimemap.settings import Settings
 from crimemap.store import open_store
 from crimemap.store.embedded import DuckDBStore
@@ -34,9 +36,28 @@ def make_settings(tmp: Path, **kw: object) -> Settings:
         "out_dir": tmp / "out",
         "forecast_model": "ewm",  # fast; the model itself is tested in tests/forecast
         "forecast_cell_m": 500.0,
+        # Tests make many requests at once; the limiter has its own tests.
+        "rate_limit_per_s": 10_000.0,
+        "rate_burst": 10_000,
+        "cookie_secure": False,
     }
     base.update(kw)
     return Settings(**base)  # type: ignore[arg-type]
+
+
+_USERS = itertools.count()
+
+
+def bearer(store: DuckDBStore, role: str = "admin", forces: tuple[str, ...] = ()) -> dict[str, str]:
+    """Headers of a new user of ``role`` (a fresh name each call) on ``store``."""
+    _, token = add_user(store, f"test-{role}-{next(_USERS)}", role, forces)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def auth() -> object:
+    """``auth(store, role="admin", forces=())``: Authorization headers of a new user."""
+    return bearer
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +79,9 @@ def ny_store(police_uk: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="session")
 def client(ny_store: DuckDBStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """An admin's client on the twelve-month store."""
     app = create_app(make_settings(tmp_path_factory.mktemp("api-out")), store=ny_store)
-    with TestClient(app) as c:
+    with TestClient(app, headers=bearer(ny_store)) as c:
         yield c
 
 
@@ -76,7 +98,7 @@ def write_store(police_uk: Path, tmp_path: Path) -> Iterator[DuckDBStore]:
 @pytest.fixture()
 def write_client(write_store: DuckDBStore, tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(tmp_path, forecast_on_start=False), store=write_store)
-    with TestClient(app) as c:
+    with TestClient(app, headers=bearer(write_store)) as c:
         yield c
 
 

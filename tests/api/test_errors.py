@@ -78,7 +78,7 @@ def test_insufficient_data_is_409(client: TestClient) -> None:
 
 
 def test_unexpected_errors_are_generic_500(
-    ny_store: DuckDBStore, tmp_path: Path, settings_for, monkeypatch: pytest.MonkeyPatch
+    ny_store: DuckDBStore, tmp_path: Path, settings_for, monkeypatch: pytest.MonkeyPatch, auth
 ) -> None:  # type: ignore[no-untyped-def]
     app = create_app(settings_for(tmp_path, forecast_on_start=False), store=ny_store)
     state = app.state.crimemap
@@ -87,16 +87,16 @@ def test_unexpected_errors_are_generic_500(
         raise RuntimeError("secret path /etc/shadow")
 
     monkeypatch.setattr(state.index, "series", boom)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False, headers=auth(ny_store)) as c:
         r = c.get("/api/series", params={"cell": "g500:1:1"})
     assert r.status_code == 500
     assert r.json() == {"error": "internal", "detail": "internal server error"}
     assert "shadow" not in r.text
 
 
-def test_forecast_missing_is_404(ny_store: DuckDBStore, tmp_path: Path, settings_for) -> None:  # type: ignore[no-untyped-def]
+def test_forecast_missing_is_404(ny_store: DuckDBStore, tmp_path: Path, settings_for, auth) -> None:  # type: ignore[no-untyped-def]
     app = create_app(settings_for(tmp_path, forecast_on_start=False), store=ny_store)
-    with TestClient(app) as c:
+    with TestClient(app, headers=auth(ny_store)) as c:
         r = c.get("/api/layers/forecast", params={"bbox": YORK})
         assert r.status_code == 404
         assert c.get("/api/meta").json()["forecast"] is None

@@ -80,7 +80,9 @@ def test_explanation_of_a_cell(client: TestClient, ny_store: DuckDBStore) -> Non
     assert e["backtest"] is None  # no back-test configured
 
 
-def test_explanation_quotes_backtest(ny_store: DuckDBStore, tmp_path: Path, settings_for) -> None:
+def test_explanation_quotes_backtest(
+    ny_store: DuckDBStore, tmp_path: Path, settings_for, auth
+) -> None:
     rows = pd.DataFrame(
         {
             "force": ["north-yorkshire", "north-yorkshire", "north-yorkshire", "other"],
@@ -93,7 +95,7 @@ def test_explanation_quotes_backtest(ny_store: DuckDBStore, tmp_path: Path, sett
     path = tmp_path / "per_origin.csv"
     rows.to_csv(path, index=False)
     app = create_app(settings_for(tmp_path, backtest_path=path), store=ny_store)
-    with TestClient(app) as c:
+    with TestClient(app, headers=auth(ny_store)) as c:
         cell = _busiest_cell(c, 500)
         bt = c.get(f"/api/cells/{cell}").json()["backtest"]
     assert bt["origins"] == 2

@@ -185,14 +185,14 @@ def test_garbage_upload_is_422(write_client: TestClient, write_store: DuckDBStor
 
 
 def test_oversized_upload_is_413(
-    write_store: DuckDBStore, tmp_path: Path, settings_for, police_uk: Path
+    write_store: DuckDBStore, tmp_path: Path, settings_for, police_uk: Path, auth
 ) -> None:  # type: ignore[no-untyped-def]
     app = create_app(
         settings_for(tmp_path, max_upload_bytes=2000, forecast_on_start=False), store=write_store
     )
     before = _count(write_store)
     src = police_uk / "2024-05" / "2024-05-north-yorkshire-street.csv.gz"
-    with TestClient(app) as c:
+    with TestClient(app, headers=auth(write_store)) as c:
         r = c.post(
             "/api/incidents", files={"file": (src.name, src.read_bytes(), "application/gzip")}
         )

@@ -24,15 +24,18 @@ def _events(lines: list[str]) -> list[tuple[str, dict]]:
 
 
 def test_posted_batch_reaches_every_stream(
-    write_store: DuckDBStore, tmp_path: Path, settings_for, live
+    write_store: DuckDBStore, tmp_path: Path, settings_for, live, auth
 ) -> None:  # type: ignore[no-untyped-def]
     app = create_app(settings_for(tmp_path, forecast_on_start=False), store=write_store)
+    admin = auth(write_store)
     with live(app) as srv:
         got: list[list[str]] = [[], []]
         ready = threading.Barrier(3, timeout=20)
 
         def listen(k: int) -> None:
-            with httpx.stream("GET", srv.url + "/api/stream", params={"limit": 1}, timeout=20) as r:
+            with httpx.stream(
+                "GET", srv.url + "/api/stream", params={"limit": 1}, headers=admin, timeout=20
+            ) as r:
                 assert r.headers["content-type"].startswith("text/event-stream")
                 for line in r.iter_lines():
                     got[k].append(line)
@@ -58,7 +61,7 @@ def test_posted_batch_reaches_every_stream(
                 }
             ]
         }
-        r = httpx.post(srv.url + "/api/incidents", json=body, timeout=20)
+        r = httpx.post(srv.url + "/api/incidents", json=body, headers=admin, timeout=20)
         assert r.status_code == 201
         for t in threads:
             t.join(timeout=20)
@@ -74,7 +77,7 @@ def test_posted_batch_reaches_every_stream(
 
 
 def test_refused_batch_sends_nothing(
-    write_store: DuckDBStore, tmp_path: Path, settings_for
+    write_store: DuckDBStore, tmp_path: Path, settings_for, auth
 ) -> None:  # type: ignore[no-untyped-def]
     app = create_app(settings_for(tmp_path, forecast_on_start=False), store=write_store)
     sent: list[str] = []
@@ -83,7 +86,7 @@ def test_refused_batch_sends_nothing(
     broker.publish = lambda event, data: sent.append(event) or orig(event, data)  # type: ignore[method-assign]
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as c:
+    with TestClient(app, headers=auth(write_store)) as c:
         bad = {
             "incidents": [{"month": "2024-99", "force": "north-yorkshire", "category": "robbery"}]
         }

@@ -14,6 +14,7 @@ import uvicorn
 
 from crimemap.api import create_app, static_dir
 from crimemap.ingest import ingest
+from crimemap.safeguards import add_user
 from crimemap.settings import Settings
 from crimemap.store import open_store
 from crimemap.store.embedded import DuckDBStore
@@ -89,6 +90,12 @@ def web_store(police_uk: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="session")
+def admin_token(web_store: DuckDBStore) -> str:
+    """API token of an admin of the web store."""
+    return add_user(web_store, "web-admin", "admin")[1]
+
+
+@pytest.fixture(scope="session")
 def live_server(
     web_store: DuckDBStore, vendor: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
@@ -97,6 +104,10 @@ def live_server(
         out_dir=tmp_path_factory.mktemp("web-out"),
         forecast_model="ewm",
         forecast_cell_m=500.0,
+        # Plain HTTP on 127.0.0.1, and a map that fires many requests at once.
+        cookie_secure=False,
+        rate_limit_per_s=10_000.0,
+        rate_burst=10_000,
     )
     with LiveServer(create_app(settings, store=web_store)) as srv:
         yield srv
@@ -116,10 +127,14 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture()
-def page(browser: object, live_server: LiveServer) -> Iterator[object]:
-    """A fresh page on the map, with console errors collected in ``page.console_errors``."""
+def _open(browser: object, live_server: LiveServer, token: str | None) -> tuple[object, object]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    if token is not None:
+        # Sign in as the map does (POST /api/session): the cookie lands in this context.
+        r = ctx.request.post(
+            live_server.url + "/api/session", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.ok, r.text()
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -127,5 +142,20 @@ def page(browser: object, live_server: LiveServer) -> Iterator[object]:
     pg.console_errors = errors
     pg.goto(live_server.url + "/")
     pg.wait_for_function("window.crimemap && window.crimemap.ready === true", timeout=30_000)
+    return ctx, pg
+
+
+@pytest.fixture()
+def page(browser: object, live_server: LiveServer, admin_token: str) -> Iterator[object]:
+    """A fresh page on the map signed in as an admin, console errors in ``page.console_errors``."""
+    ctx, pg = _open(browser, live_server, admin_token)
     yield pg
-    ctx.close()
+    ctx.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def public_page(browser: object, live_server: LiveServer) -> Iterator[object]:
+    """A fresh page on the map without sign-in (the public view)."""
+    ctx, pg = _open(browser, live_server, None)
+    yield pg
+    ctx.close()  # type: ignore[attr-defined]

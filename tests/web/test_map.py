@@ -122,7 +122,7 @@ def test_click_cell_opens_panel_with_store_numbers(page, web_store: DuckDBStore)
     assert page.locator("#panel").is_hidden()
 
 
-def test_posted_incident_appears_through_the_stream(page, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_posted_incident_appears_through_the_stream(page, live_server, admin_token) -> None:  # type: ignore[no-untyped-def]
     n = page.evaluate("window.crimemap.loads")
     page.evaluate("window.crimemap.map.jumpTo({center: [-1.08, 53.96], zoom: 13})")
     _wait_loads(page, n + 1)
@@ -160,7 +160,7 @@ def test_posted_incident_appears_through_the_stream(page, live_server) -> None: 
     req = urllib.request.Request(
         live_server.url + "/api/incidents",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {admin_token}"},
         method="POST",
     )
     t0 = time.monotonic()
@@ -179,3 +179,32 @@ def test_posted_incident_appears_through_the_stream(page, live_server) -> None: 
     assert "new incident" in page.locator("#live").inner_text()
     # Loose sanity bound only; the latency figure is measured in bench/bench_api.py.
     assert elapsed < 5
+
+
+def test_public_view_is_disclosure_controlled(public_page) -> None:  # type: ignore[no-untyped-def]
+    pg = public_page
+    st = _layer_state(pg)
+    assert st["layer"] == "incidents" and st["cells"] > 0
+    values = pg.evaluate("window.crimemap.data.features.map(f => f.properties.value)")
+    assert values and not any(1 <= v <= 4 for v in values)
+    assert all(v % 5 == 0 for v in values)
+    assert pg.evaluate("window.crimemap.data.meta.cell_size_m") >= 500
+    assert "Public view" in pg.locator("#whoami").inner_text()
+    assert pg.locator("#disclosure-note").is_visible()
+    # Restricted layers cannot be chosen without signing in.
+    assert pg.get_by_role("radio", name="Hot spots (Gi*)").is_disabled()
+    assert pg.get_by_role("radio", name="Forecast").is_disabled()
+    assert pg.console_errors == []
+
+
+def test_sign_in_box_opens_a_session(public_page, admin_token) -> None:  # type: ignore[no-untyped-def]
+    pg = public_page
+    pg.get_by_label("API token").fill(admin_token)
+    with pg.expect_navigation():
+        pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_function("window.crimemap && window.crimemap.ready === true", timeout=30_000)
+    assert pg.locator("#whoami").inner_text().startswith("web-admin (admin")
+    assert "disclosure" not in pg.evaluate("window.crimemap.data.meta")
+    # The session cookie is HttpOnly: scripts cannot read it.
+    assert "crimemap_session" not in pg.evaluate("document.cookie")
+    assert pg.get_by_role("radio", name="Hot spots (Gi*)").is_enabled()

@@ -14,9 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crimemap.api._access import Guard, RateLimit
 from crimemap.api._state import AppState
 from crimemap.api.errors import install_error_handlers
-from crimemap.api.routers import explain, incidents, layers, meta, series, stream
+from crimemap.api.routers import explain, incidents, layers, meta, series, session, stream
 from crimemap.settings import Settings
 from crimemap.store import open_store
 from crimemap.store.embedded import DuckDBStore
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
     if not isinstance(st, DuckDBStore):  # pragma: no cover - other backends are not served
         raise TypeError("the API serves the embedded DuckDB store")
     state = AppState(settings, st)
+    guard = Guard(settings, st)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,7 +91,10 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
         lifespan=lifespan,
     )
     app.state.crimemap = state
+    app.state.guard = guard
     app.add_middleware(ServerTiming)
+    # Outermost: a limited request costs no authentication and no query.
+    app.add_middleware(RateLimit, guard=guard)
     install_error_handlers(app)
     for r in (
         meta.router,
@@ -98,6 +103,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
         explain.router,
         incidents.router,
         stream.router,
+        session.router,
     ):
         app.include_router(r)
 

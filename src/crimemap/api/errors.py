@@ -8,6 +8,7 @@ never reaches the client (it may hold paths or data).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +25,13 @@ from crimemap.errors import (
     RateLimited,
 )
 
-__all__ = ["STATUS", "UploadTooLarge", "status_for", "install_error_handlers"]
+__all__ = [
+    "STATUS",
+    "UploadTooLarge",
+    "error_response",
+    "status_for",
+    "install_error_handlers",
+]
 
 log = logging.getLogger("crimemap.api")
 
@@ -73,16 +80,31 @@ def error_body(exc: CrimemapError, code: int) -> dict[str, Any]:
     return body
 
 
+def error_headers(exc: BaseException, code: int) -> dict[str, str] | None:
+    """Extra headers of an error response: ``Retry-After`` (whole seconds) on 429,
+    ``WWW-Authenticate`` on 401."""
+    if code == 429:
+        wait = float(getattr(exc, "retry_after", 1.0) or 1.0)
+        return {"Retry-After": str(max(1, math.ceil(wait)))}
+    if code == 401:
+        return {"WWW-Authenticate": 'Bearer realm="crimemap"'}
+    return None
+
+
+def error_response(exc: BaseException, path: str = "") -> JSONResponse:
+    """The JSON response of any exception (generic 500 for anything unexpected)."""
+    code = status_for(exc)
+    if code == 500 or not isinstance(exc, CrimemapError):
+        log.error("unhandled %s on %s", type(exc).__name__, path, exc_info=exc)
+        return JSONResponse({"error": "internal", "detail": "internal server error"}, 500)
+    return JSONResponse(error_body(exc, code), code, headers=error_headers(exc, code))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     async def domain(request: Request, exc: Exception) -> JSONResponse:
-        code = status_for(exc)
-        if code == 500 or not isinstance(exc, CrimemapError):
-            log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
-            return JSONResponse({"error": "internal", "detail": "internal server error"}, 500)
-        headers = {"Retry-After": "60"} if code == 429 else None
-        return JSONResponse(error_body(exc, code), code, headers=headers)
+        return error_response(exc, request.url.path)
 
     app.add_exception_handler(CrimemapError, domain)
     app.add_exception_handler(Exception, domain)

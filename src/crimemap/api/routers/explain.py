@@ -7,8 +7,9 @@ from dataclasses import replace
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Request
 
+from crimemap.api._access import ACTION_KEY, audit, require
 from crimemap.api._cells import CellIndex, month_label, parse_cell_id
 from crimemap.api._explain import backtest_part, coverage_part, forecast_part, layer_value
 from crimemap.api._layers import (
@@ -23,6 +24,7 @@ from crimemap.api._layers import (
 from crimemap.api._state import AppState
 from crimemap.api.deps import Filters, State
 from crimemap.errors import CrimemapError
+from crimemap.safeguards import Principal
 
 __all__ = ["router"]
 
@@ -86,13 +88,29 @@ def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
     return out
 
 
-@router.get("/cells/{cell}", summary="Explain one cell: counts, hot spot, forecast and its drivers")
+@router.get(
+    "/cells/{cell}",
+    summary="Explain one cell: counts, hot spot, forecast and its drivers",
+    openapi_extra={ACTION_KEY: "explain.read"},
+)
 async def explain(
+    request: Request,
     state: State,
+    who: Annotated[Principal, Depends(require("explain.read"))],
     fp: Filters,
     cell: Annotated[str, Path(description="Cell id g<size>:<i>:<j> from a layer feature.")],
 ) -> dict[str, Any]:
     """Counts over time, hot spot and emerging class, forecast with its 90 % band and drivers
     (recent events, near-repeat, long-run baseline, area covariates, as the model reports
     them), the model's back-test accuracy when a back-test was run, and the data coverage."""
-    return await state.run(_explain, state, cell, fp)
+    out = await state.run(_explain, state, cell, fp)
+    await audit(
+        request,
+        who,
+        "data.explain",
+        force=fp.filter.force,
+        area=cell,
+        n_rows=len(out["series"]),
+        detail={"categories": sorted(fp.filter.categories), "measure": fp.filter.measure},
+    )
+    return out

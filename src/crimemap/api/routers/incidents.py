@@ -7,18 +7,20 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from crimemap.api._access import ACTION_KEY, audit, require
 from crimemap.api._cells import BASE_CELL_M
 from crimemap.api._json_incidents import IncidentBatch, json_issues, to_street_csv
 from crimemap.api._state import AppState
 from crimemap.api.deps import State
 from crimemap.api.errors import UploadTooLarge
 from crimemap.errors import IngestError, InputError, RowIssue
+from crimemap.safeguards import Principal
 
 __all__ = ["router", "IngestResult"]
 
@@ -96,6 +98,7 @@ def _ingest_bytes(
     response_model=IngestResult,
     summary="Add incidents (JSON batch or CSV upload)",
     openapi_extra={
+        ACTION_KEY: "ingest",
         "requestBody": {
             "content": {
                 "application/json": {"schema": IncidentBatch.model_json_schema()},
@@ -107,12 +110,13 @@ def _ingest_bytes(
                 },
                 "text/csv": {"schema": {"type": "string"}},
             }
-        }
+        },
     },
 )
 async def post_incidents(
     request: Request,
     state: State,
+    who: Annotated[Principal, Depends(require("ingest"))],
     policy: Annotated[
         str,
         Query(
@@ -165,6 +169,20 @@ async def post_incidents(
         raise InputError("the upload is empty")
     report, change = await run_in_threadpool(_ingest_bytes, state, data, name, policy, is_json)
     cells = [f"g{BASE_CELL_M:g}:{i}:{j}" for i, j in change["cells"]]
+    await audit(
+        request,
+        who,
+        "ingest",
+        n_rows=int(report.rows_inserted),
+        detail={
+            "batch_id": report.batch_id,
+            "rows_read": report.rows_read,
+            "rows_updated": report.rows_updated,
+            "rows_rejected": report.rows_rejected,
+            "forces": change["forces"],
+            "via": "api",
+        },
+    )
     if report.rows_inserted or report.rows_updated:
         state.broker.publish(
             "change",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from crimemap.api._access import ACTION_KEY, audit, check, require
 from crimemap.api._cells import CELL_SIZES, cell_size_for
 from crimemap.api._layers import (
     EMERGING_MIN_CELL_M,
@@ -17,15 +18,38 @@ from crimemap.api._layers import (
     hotspot_layer,
     render_geojson,
 )
+from crimemap.api._public import public_counts_layer, public_size
 from crimemap.api._state import AppState
 from crimemap.api.deps import BBoxParam, Filters, State, parse_bbox
 from crimemap.errors import InputError, NotFoundError
+from crimemap.safeguards import DisclosurePolicy, Principal, allowed
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
 LAYERS = ("incidents", "hotspots", "emerging", "forecast")
+#: Action each layer needs. ``incidents`` is public but disclosure-controlled
+#: unless the principal may read the force's incidents (``incidents.read``).
+LAYER_ACTIONS = {
+    "incidents": "counts.read",
+    "hotspots": "hotspots.read",
+    "emerging": "hotspots.read",
+    "forecast": "forecast.read",
+}
+#: Audit action of each layer's restricted (non-public) form.
+LAYER_AUDIT = {
+    "incidents": "data.incidents",
+    "hotspots": "data.hotspots",
+    "emerging": "data.hotspots",
+    "forecast": "data.forecast",
+}
+
+
+def policy(state: AppState) -> DisclosurePolicy:
+    """The deployment's disclosure policy (threshold from the settings)."""
+    t = int(state.settings.disclosure_threshold)
+    return DisclosurePolicy(threshold=t, base=min(5, t))
 
 
 def _layer(
@@ -34,8 +58,15 @@ def _layer(
     size: float,
     fp: Filters,
     xy: tuple[float, float, float, float] | None,
+    public: bool = False,
 ) -> Layer:
     f = fp.filter
+    if name == "incidents" and public:
+        p = policy(state)
+        size = public_size(size, p)
+        return state.cached(
+            ("public", size, f, p), lambda: public_counts_layer(state.index, size, f, p)
+        )
     if name == "incidents":
         # Straight from the index (prefix sums): no cache needed.
         return counts_layer(state.index, size, f, xy)
@@ -59,13 +90,19 @@ def _layer(
 
 
 def _render(
-    state: AppState, name: str, bbox: str | None, zoom: float, cell: float | None, fp: Filters
+    state: AppState,
+    name: str,
+    bbox: str | None,
+    zoom: float,
+    cell: float | None,
+    fp: Filters,
+    public: bool = False,
 ) -> str:
     if bbox is None:
         raise InputError("bbox is required: west,south,east,north in degrees")
     xy = state.index.to_xy_bbox(parse_bbox(bbox))
     size = _size(state, bbox, zoom, cell)
-    return render_geojson(_layer(state, name, size, fp, xy), xy)
+    return render_geojson(_layer(state, name, size, fp, xy, public), xy)
 
 
 def _size(state: AppState, bbox: str, zoom: float, cell: float | None) -> float:
@@ -87,12 +124,17 @@ def _size(state: AppState, bbox: str, zoom: float, cell: float | None) -> float:
             "(g<size>:<i>:<j>, British National Grid), properties.value the layer's value "
             "(incidents: count or harm; hotspots: Gi* z with q and class; emerging: class code "
             "with label; forecast: expected count with lo90/hi90). 'meta' gives the cell size, "
-            "units and the maximum for the legend.",
+            "units and the maximum for the legend. For the public (no sign-in), incidents "
+            "are disclosure-controlled: cells >= 500 m, counts of 1 to threshold-1 per cell, "
+            "month and category suppressed, others rounded (see docs/api.md).",
         }
     },
+    openapi_extra={ACTION_KEY: "counts.read", "x-crimemap-layer-actions": LAYER_ACTIONS},
 )
 async def layer(
+    request: Request,
     state: State,
+    who: Annotated[Principal, Depends(require("counts.read"))],
     fp: Filters,
     layer: Annotated[
         str,
@@ -110,7 +152,19 @@ async def layer(
         Query(description="Force a cell size in metres (250, 500, 1000, 2000, 4000, 8000, 16000)."),
     ] = None,
 ) -> Response:
-    """Cells of ``layer`` meeting ``bbox``, aggregated server-side (coarser cells at low zoom)."""
+    """Cells of ``layer`` meeting ``bbox``, aggregated server-side (coarser cells at low zoom).
+
+    Hot spots, emerging hot spots and the forecast need an analyst of the force
+    (or an admin); incidents are public but disclosure-controlled unless the
+    principal may read the force's incidents."""
+    force = fp.filter.force
+    public = layer == "incidents" and not allowed(who, "incidents.read", force)
+    if not public:
+        await check(request, who, LAYER_ACTIONS[layer], force)
+    if public and bbox is not None:
+        size = public_size(_size(state, bbox, zoom, cell_m), policy(state))
+        if not state.is_cached(("public", size, fp.filter, policy(state))):
+            await state.run(_layer, state, layer, size, fp, None, True, heavy=True)
     if layer in ("hotspots", "emerging") and bbox is not None:
         # Compute a missing statistic on the heavy pool first; the render then hits the cache.
         size = _size(state, bbox, zoom, cell_m)
@@ -118,5 +172,14 @@ async def layer(
             size = max(size, EMERGING_MIN_CELL_M)
         if not state.is_cached((layer, size, fp.filter)):
             await state.run(_layer, state, layer, size, fp, None, heavy=True)
-    body = await state.run(_render, state, layer, bbox, zoom, cell_m, fp)
+    body = await state.run(_render, state, layer, bbox, zoom, cell_m, fp, public)
+    if not public:
+        await audit(
+            request,
+            who,
+            LAYER_AUDIT[layer],
+            force=force,
+            area=f"bbox:{bbox}",
+            detail={"layer": layer, "categories": sorted(fp.filter.categories)},
+        )
     return Response(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from crimemap.api._access import ACTION_KEY, require
 from crimemap.api._cells import CELL_SIZES
 from crimemap.api._outlines import force_outlines, lsoa_outlines
 from crimemap.api._queries import lsoa_codes, time_precisions
@@ -16,11 +17,15 @@ from crimemap.api.deps import State
 from crimemap.detect import HARM_SOURCE, harm_weights
 from crimemap.errors import NotFoundError
 from crimemap.forecast import models
+from crimemap.safeguards import Principal
 from crimemap.taxonomy import CATEGORIES, CRIME_SETS
 
 __all__ = ["router", "Meta"]
 
 router = APIRouter(prefix="/api", tags=["metadata"])
+
+MetaRead = Annotated[Principal, Depends(require("meta.read"))]
+_META = {ACTION_KEY: "meta.read"}
 
 
 class CategoryOut(BaseModel):
@@ -58,8 +63,13 @@ class Meta(BaseModel):
     version: list[int]
 
 
-@router.get("/meta", response_model=Meta, summary="Forces, categories, months and models available")
-def meta(state: State) -> Meta:
+@router.get(
+    "/meta",
+    response_model=Meta,
+    summary="Forces, categories, months and models available",
+    openapi_extra=_META,
+)
+def meta(state: State, who: MetaRead) -> Meta:
     """Everything the map's controls are built from."""
     fc = state.forecast
     w = harm_weights()
@@ -91,8 +101,8 @@ def meta(state: State) -> Meta:
     )
 
 
-@router.get("/health", summary="Liveness")
-def health(state: State) -> dict[str, Any]:
+@router.get("/health", summary="Liveness", openapi_extra=_META)
+def health(state: State, who: MetaRead) -> dict[str, Any]:
     return {"status": "ok", "incidents": state.version[0], "stream_clients": state.broker.clients}
 
 
@@ -100,8 +110,9 @@ def health(state: State) -> dict[str, Any]:
     "/outlines/forces",
     summary="Force outlines (GeoJSON) for the offline basemap",
     responses={200: {"content": {"application/geo+json": {}}}},
+    openapi_extra=_META,
 )
-async def outlines_forces(state: State) -> JSONResponse:
+async def outlines_forces(state: State, who: MetaRead) -> JSONResponse:
     """Each force's area: a concave hull of its 2 km cells with at least 5 incidents."""
     # Outlines change little with a few new incidents: cached for the first data version seen.
     data = await run_in_threadpool(
@@ -114,8 +125,9 @@ async def outlines_forces(state: State) -> JSONResponse:
     "/outlines/lsoa",
     summary="LSOA polygons (GeoJSON) for the offline basemap, when configured",
     responses={200: {"content": {"application/geo+json": {}}}},
+    openapi_extra=_META,
 )
-async def outlines_lsoa(state: State) -> JSONResponse:
+async def outlines_lsoa(state: State, who: MetaRead) -> JSONResponse:
     """LSOAs from ``Settings.lsoa_geojson_dir`` that hold at least one incident."""
     folder = state.settings.lsoa_geojson_dir
     if folder is None:

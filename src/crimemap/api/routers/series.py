@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from crimemap.api._access import ACTION_KEY, audit, require
 from crimemap.api._cells import month_label, parse_cell_id
 from crimemap.api.deps import BBoxParam, Filters, State, parse_bbox
 from crimemap.errors import InputError
+from crimemap.safeguards import Principal
 
 __all__ = ["router", "Series"]
 
@@ -31,9 +34,16 @@ class Series(BaseModel):
     total: float
 
 
-@router.get("/series", response_model=Series, summary="Monthly series of a cell or an area")
-def series(
+@router.get(
+    "/series",
+    response_model=Series,
+    summary="Monthly series of a cell or an area",
+    openapi_extra={ACTION_KEY: "series.read"},
+)
+async def series(
+    request: Request,
     state: State,
+    who: Annotated[Principal, Depends(require("series.read"))],
     fp: Filters,
     cell: Annotated[
         str | None, Query(description="Cell id g<size>:<i>:<j> (as in layer features).")
@@ -46,14 +56,30 @@ def series(
         raise InputError("give exactly one of cell or bbox")
     parsed = parse_cell_id(cell) if cell else None
     xy = state.index.to_xy_bbox(parse_bbox(bbox)) if bbox else None
-    months, vals = state.index.series(
-        cells=parsed, xy_bbox=xy, categories=f.categories, force=f.force, weights=f.weights
+    months, vals = await state.run(
+        partial(
+            state.index.series,
+            cells=parsed,
+            xy_bbox=xy,
+            categories=f.categories,
+            force=f.force,
+            weights=f.weights,
+        )
     )
     keep = [
         (int(m), float(v))
         for m, v in zip(months, vals, strict=True)
         if (f.start is None or m >= f.start) and (f.end is None or m <= f.end)
     ]
+    await audit(
+        request,
+        who,
+        "data.series",
+        force=f.force,
+        area=cell or f"bbox:{bbox}",
+        n_rows=len(keep),
+        detail={"categories": sorted(f.categories), "measure": f.measure},
+    )
     return Series(
         unit=cell or f"bbox:{bbox}",
         measure=f.measure,

@@ -7,10 +7,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from crimemap.api._access import ACTION_KEY, require
 from crimemap.api.deps import State
+from crimemap.safeguards import Principal
 
 __all__ = ["router"]
 
@@ -18,6 +20,17 @@ router = APIRouter(prefix="/api", tags=["live"])
 
 #: Seconds between keep-alive comments (proxies drop idle connections).
 KEEPALIVE_S = 15.0
+
+
+def _touches(msg: str, force: str) -> bool:
+    """True when an SSE change message lists ``force`` among its forces."""
+    for line in msg.splitlines():
+        if line.startswith("data: "):
+            try:
+                return force in json.loads(line[6:]).get("forces", [])
+            except (ValueError, AttributeError):
+                return False
+    return False
 
 
 @router.get(
@@ -31,10 +44,12 @@ KEEPALIVE_S = 15.0
             "{batch_id, rows_inserted, layers, cells (250 m ids), months, forces, version}.",
         }
     },
+    openapi_extra={ACTION_KEY: "stream.read"},
 )
 async def stream(
     request: Request,
     state: State,
+    who: Annotated[Principal, Depends(require("stream.read"))],
     limit: Annotated[
         int | None,
         Query(
@@ -42,6 +57,10 @@ async def stream(
             le=10_000,
             description="Close the stream after this many change events (tests, tools).",
         ),
+    ] = None,
+    force: Annotated[
+        str | None,
+        Query(description="Only changes touching this force (analysts must name their force)."),
     ] = None,
 ) -> StreamingResponse:
     """Subscribe to change events; the connection stays open until the client leaves."""
@@ -60,6 +79,8 @@ async def stream(
                     if await request.is_disconnected():
                         break
                     yield ": keep-alive\n\n"
+                    continue
+                if force is not None and not _touches(msg, force):
                     continue
                 yield msg
                 sent += 1

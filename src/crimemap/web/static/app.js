@@ -1,12 +1,12 @@
 // crimemap browser map: MapLibre GL JS (global `maplibregl`, vendored from npm) + plain ES modules.
-import { getJSON, query } from './js/api.js';
+import { getJSON, query, send } from './js/api.js';
 import { EMERGING_GROUPS, HOT, COLD, VIRIDIS, emergingColour, hotspotColour, rampValue, sequential } from './js/colours.js';
 import { render as renderPanel } from './js/panel.js';
 
 const $ = (id) => document.getElementById(id);
 const state = {
   meta: null, layer: 'incidents', measure: 'volume', categories: 'all-crime', force: '',
-  monthIdx: 0, window: 3, data: null, selected: null, loads: 0, events: [], errors: [],
+  monthIdx: 0, window: 3, data: null, selected: null, loads: 0, events: [], errors: [], who: null,
 };
 // Exposed for tests and for debugging from the console.
 window.crimemap = state;
@@ -98,7 +98,8 @@ function legend(meta) {
     const max = meta.max || 0;
     el.innerHTML = `<h4>${unit}</h4><div class="ramp" style="background:linear-gradient(to right,${VIRIDIS.join(',')})"></div>
       <div class="ticks"><span>0</span><span>${rampValue(max, 0.5).toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span><span>${max.toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span></div>
-      <p class="note">${km}; square-root colour scale</p>`;
+      <p class="note">${km}; square-root colour scale</p>` +
+      (meta.disclosure ? `<p class="note" id="disclosure-note">Public view: ${meta.disclosure.note}.</p>` : '');
   } else if (meta.layer === 'hotspots') {
     el.innerHTML = `<h4>Getis-Ord Gi* hot spots, ${span}</h4>
       <div><span class="swatch" style="background:${HOT}"></span>hot spot (FDR q ≤ ${meta.alpha})</div>
@@ -113,6 +114,7 @@ function legend(meta) {
 }
 
 async function openPanel(cellId) {
+  if (isPublic()) { setStatus('sign in as an analyst to explain a cell'); return; }
   state.selected = cellId;
   const panel = $('panel');
   $('panel-title').textContent = `Cell ${cellId}`;
@@ -144,9 +146,65 @@ function cellAtCentre() {
   return hits.length ? hits[0].properties.id : null;
 }
 
+const isPublic = () => !state.who || state.who.role === 'public';
+const ownForces = () => (state.who && state.who.role === 'analyst' && !state.who.forces.includes('*') ? state.who.forces : null);
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const token = $('token').value.trim();
+  if (!token) return;
+  try {
+    await send('POST', '/api/session', { Authorization: `Bearer ${token}` });
+    $('token').value = '';
+    window.location.reload();
+  } catch (err) {
+    $('whoami').textContent = `sign-in failed: ${err.message}`;
+  }
+}
+
+async function signOut() {
+  await send('DELETE', '/api/session').catch(() => null);
+  window.location.reload();
+}
+
+async function whoAmI() {
+  try {
+    return await getJSON('/api/session');
+  } catch (err) {
+    // An expired or ended session: drop the cookie and carry on as the public.
+    await send('DELETE', '/api/session').catch(() => null);
+    return getJSON('/api/session');
+  }
+}
+
+function showWho() {
+  const w = state.who;
+  $('signin').addEventListener('submit', signIn);
+  $('signout').addEventListener('click', signOut);
+  if (isPublic()) {
+    $('whoami').textContent = 'Public view';
+    // The public sees disclosure-controlled counts only (see docs/api.md).
+    document.querySelectorAll('input[name=layer], input[name=measure]').forEach((r) => {
+      if (r.value !== 'incidents' && r.value !== 'volume') {
+        r.disabled = true;
+        r.parentElement.classList.add('disabled');
+        r.parentElement.title = 'Sign in as an analyst to see this';
+      }
+    });
+    $('explain-centre').disabled = true;
+    $('live').className = 'live off';
+    $('live-text').textContent = 'public view: no live updates';
+  } else {
+    $('signin').hidden = true;
+    $('signout').hidden = false;
+    $('whoami').textContent = `${w.user} (${w.role}${w.role === 'analyst' ? ': ' + w.forces.join(', ') : ''})`;
+  }
+}
+
 function live() {
   const el = $('live'); const text = $('live-text');
-  const es = new EventSource('/api/stream');
+  const forces = ownForces();
+  const es = new EventSource(forces ? `/api/stream?${query({ force: state.force || forces[0] })}` : '/api/stream');
   es.addEventListener('hello', () => { el.className = 'live on'; text.textContent = 'live'; });
   es.addEventListener('change', (ev) => {
     const change = JSON.parse(ev.data);
@@ -183,7 +241,14 @@ function fillControls(meta) {
   }
   cat.value = state.categories;
   const force = $('force');
-  for (const f of meta.forces) force.add(new Option(f, f));
+  const own = ownForces();
+  if (own) {
+    // Analysts see only their own forces: no "all forces" option.
+    force.innerHTML = '';
+    state.force = own.includes(state.force) ? state.force : own[0];
+  }
+  for (const f of meta.forces) if (!own || own.includes(f)) force.add(new Option(f, f));
+  force.value = state.force;
   const slider = $('month');
   slider.max = String(Math.max(meta.months.length - 1, 0));
   state.monthIdx = Math.max(meta.months.length - 1, 0);
@@ -227,7 +292,9 @@ async function addOutlines() {
 
 async function main() {
   window.addEventListener('error', (e) => state.errors.push(String(e.message)));
+  state.who = await whoAmI();
   state.meta = await getJSON('/api/meta');
+  showWho();
   fillControls(state.meta);
   map = new maplibregl.Map({
     container: 'map',
@@ -249,7 +316,7 @@ async function main() {
     map.on('mouseleave', 'cells-fill', () => { map.getCanvas().style.cursor = ''; });
     await loadLayer();
     state.ready = true;
-    live();
+    if (!isPublic()) live();
   });
 }
 

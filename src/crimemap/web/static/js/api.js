@@ -11,6 +11,17 @@ export async function getJSON(url, signal) {
   return body;
 }
 
+export async function send(method, url, headers = {}) {
+  const r = await fetch(url, { method, headers: { Accept: 'application/json', ...headers }, credentials: 'same-origin' });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const err = new Error(body.detail || `HTTP ${r.status}`);
+    err.status = r.status;
+    throw err;
+  }
+  return body;
+}
+
 export function query(params) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
