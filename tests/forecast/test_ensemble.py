@@ -48,3 +48,17 @@ def test_refuses_bad_config(synthetic_city):
         EnsembleForecaster(members=("ensemble",)).fit(ev, units=units, until=until)
     with pytest.raises(InputError):
         EnsembleForecaster(method="median").fit(ev, units=units, until=until)
+
+
+def test_member_without_enough_history_is_left_out():
+    # 9 months: lgbm needs min_history + 2 = 8 bins, so it cannot be back-tested at
+    # the early origins and gets weight 0; the ensemble still forecasts.
+    rng = np.random.default_rng(2)
+    units = block_units(6, 6)
+    counts = rng.poisson(1.0, size=(len(units), 9))
+    ev = cube_events(counts, np.asarray(units.ij), "2021-01")
+    until = np.datetime64("2021-10-01", "s")
+    m = EnsembleForecaster(members=("mean", "lgbm"), n_origins=3).fit(ev, units=units, until=until)
+    assert m.member_weights_["lgbm"] == 0.0 and m.member_weights_["mean"] > 0
+    s = m.predict(start=until, end=np.datetime64("2021-11-01", "s"))
+    assert s.mean.sum() > 0

@@ -131,18 +131,25 @@ class EnsembleForecaster(BaseForecaster):
         k = min(int(self.n_origins), T - 3)
         if k < 1:
             raise InsufficientDataError("ensemble: too little history for an in-window back-test")
-        preds, ys = [], []
+        preds: dict[str, list[np.ndarray]] = {n: [] for n in self.members}
+        ys = []
         for j in range(T - k, T):
             # One-bin windows at the last recorded bins (gaps in the record are skipped).
             o = as_time(cube.periods[j])
             e = min(shift_bins(o, 1, self.freq), until)
-            row = [
-                self._member(n).fit(ev, units=units, until=o).predict(start=o, end=e).mean
-                for n in self.members
-            ]
-            preds.append(np.column_stack(row))
+            for n in self.members:
+                try:
+                    m = self._member(n).fit(ev, units=units, until=o)
+                    preds[n].append(m.predict(start=o, end=e).mean)
+                except InsufficientDataError:
+                    # A member that needs more history than an early origin has
+                    # is left out of the ensemble (it cannot be back-tested).
+                    preds[n].append(np.full(len(units), np.nan))
             ys.append(cube.counts[:, j])
-        P = np.vstack(preds)
+        usable = [n for n in self.members if not np.isnan(np.concatenate(preds[n])).any()]
+        if not usable:
+            raise InsufficientDataError("ensemble: no member could be back-tested")
+        P = np.column_stack([np.concatenate(preds[n]) for n in usable])
         y = np.concatenate(ys)
         if self.method == "stacking":
             w = stack_weights(P, y)
@@ -153,8 +160,13 @@ class EnsembleForecaster(BaseForecaster):
             w = w / w.sum()
         scale = mean_weight(ev, self.weights)
         self.dispersion_ = nb_dispersion(y / scale, (P @ w) / scale)
-        self.member_weights_ = dict(zip(self.members, (float(x) for x in w), strict=True))
-        self.models_ = {n: self._member(n).fit(ev, units=units, until=until) for n in self.members}
+        self.member_weights_ = {n: 0.0 for n in self.members}
+        self.member_weights_.update(zip(usable, (float(x) for x in w), strict=True))
+        self.models_ = {
+            n: self._member(n).fit(ev, units=units, until=until)
+            for n in usable
+            if self.member_weights_[n] > 0
+        }
         self.scale_ = scale
         self.units_ = units
         self.until_ = until
