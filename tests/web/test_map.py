@@ -208,3 +208,31 @@ def test_sign_in_box_opens_a_session(public_page, admin_token) -> None:  # type:
     # The session cookie is HttpOnly: scripts cannot read it.
     assert "crimemap_session" not in pg.evaluate("document.cookie")
     assert pg.get_by_role("radio", name="Hot spots (Gi*)").is_enabled()
+
+
+def test_patrol_plan_layer_and_route_risk(page) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_label("Patrol plan (10 areas)").check()
+    page.wait_for_function("window.crimemap.plan !== null", timeout=30_000)
+    plan = page.evaluate("window.crimemap.plan")
+    assert len(plan["features"]) == 10 and plan["force"] == "north-yorkshire"
+    page.wait_for_timeout(300)
+    drawn = page.evaluate(
+        "window.crimemap.map.querySourceFeatures('plan').map(f => f.properties.rank)"
+    )
+    assert 1 in drawn
+    assert "briefing 1" in page.locator("#patrol-status").inner_text()
+    # A route through York: click two points, then ask for its risk.
+    page.evaluate("window.crimemap.map.jumpTo({center: [-1.08, 53.96], zoom: 13})")
+    page.get_by_role("button", name="Draw a route").click()
+    box = page.locator("#map").bounding_box()
+    for dx in (-150, 150):
+        page.mouse.click(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2)
+    assert page.evaluate("window.crimemap.route.length") == 2
+    page.get_by_role("button", name="Risk").click()
+    page.wait_for_function("window.crimemap.routeRisk !== null", timeout=20_000)
+    segs = page.evaluate(
+        "window.crimemap.routeRisk.features.filter(f => f.properties.kind === 'segment').length"
+    )
+    assert segs >= 1
+    assert "expected incidents along it" in page.locator("#patrol-status").inner_text()
+    assert page.console_errors == []

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from crimemap.api.errors import error_response
 from crimemap.errors import AccessDenied, AuthenticationError, ConfigError, RateLimited
 from crimemap.safeguards import (
+    ACTIONS,
     ANONYMOUS,
     COOKIE_NAME,
     Principal,
@@ -281,16 +282,21 @@ async def check(
         raise
 
 
-def require(action: str) -> Callable[..., Awaitable[Principal]]:
+def require(action: str, *, scoped: bool = True) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the principal, once allowed to perform ``action``.
 
-    The force checked is the request's ``force`` query parameter (routes
-    with the force in their body check it again with :func:`check`). The
-    returned callable carries ``.action`` so a test can walk the routes.
+    The force checked is the request's ``force`` query parameter. With
+    ``scoped=False`` (routes whose force is in the body) only the role is
+    checked here, and the handler must call :func:`check` with the body's
+    force. The returned callable carries ``.action`` so a test can walk the
+    routes.
     """
 
     async def dependency(request: Request, principal: Who) -> Principal:
-        await check(request, principal, action, request.query_params.get("force") or None)
+        if scoped:
+            await check(request, principal, action, request.query_params.get("force") or None)
+        elif principal.role.level < ACTIONS[action].level:
+            await check(request, principal, action)
         return principal
 
     dependency.action = action  # type: ignore[attr-defined]

@@ -17,7 +17,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crimemap.api._access import Guard, RateLimit
 from crimemap.api._state import AppState
 from crimemap.api.errors import install_error_handlers
-from crimemap.api.routers import explain, incidents, layers, meta, series, session, stream
+from crimemap.api.routers import (
+    explain,
+    incidents,
+    layers,
+    meta,
+    plans,
+    series,
+    session,
+    stream,
+)
 from crimemap.settings import Settings
 from crimemap.store import open_store
 from crimemap.store.embedded import DuckDBStore
@@ -104,6 +113,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
         incidents.router,
         stream.router,
         session.router,
+        plans.router,
     ):
         app.include_router(r)
 

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   meta: null, layer: 'incidents', measure: 'volume', categories: 'all-crime', force: '',
   monthIdx: 0, window: 3, data: null, selected: null, loads: 0, events: [], errors: [], who: null,
+  plan: null, routing: false, route: [], routeRisk: null,
 };
 // Exposed for tests and for debugging from the console.
 window.crimemap = state;
@@ -201,6 +202,84 @@ function showWho() {
   }
 }
 
+const EMPTY = { type: 'FeatureCollection', features: [] };
+
+function planForce() {
+  return state.force || (ownForces() || state.meta.forces)[0];
+}
+
+async function togglePlan() {
+  const on = $('plan-toggle').checked;
+  if (!on) { state.plan = null; map.getSource('plan').setData(EMPTY); $('patrol-status').textContent = ''; return; }
+  const force = planForce();
+  $('patrol-status').textContent = `planning for ${force}…`;
+  try {
+    const plan = await send('POST', '/api/plans', {}, { force, areas: 10, max_cells: 16, time_limit_s: 10 });
+    if (!$('plan-toggle').checked) return;
+    state.plan = plan;
+    map.getSource('plan').setData(plan);
+    const cover = plan.features.reduce((s, f) => s + f.properties.expected, 0);
+    $('patrol-status').innerHTML = `${plan.features.length} areas, ${cover.toFixed(1)} expected incidents covered. ` +
+      plan.features.slice(0, 3).map((f) => `<a href="/api/plans/${plan.plan_id}/areas/${f.properties.rank}/briefing.png?${query({ force })}" target="_blank">briefing ${f.properties.rank}</a>`).join(' ');
+  } catch (err) {
+    $('patrol-status').textContent = `plan: ${err.message}`;
+  }
+}
+
+function drawDraft() {
+  const coords = state.route;
+  map.getSource('route-draft').setData(coords.length >= 2
+    ? { type: 'Feature', geometry: { type: 'LineString', coordinates: coords }, properties: {} } : EMPTY);
+  $('route-risk').disabled = coords.length < 2;
+}
+
+async function routeRisk() {
+  state.routing = false;
+  $('route-start').textContent = 'Draw a route';
+  try {
+    const res = await send('POST', '/api/route-risk', {}, { force: planForce(), route: state.route, buffer_m: 200 });
+    state.routeRisk = res;
+    map.getSource('route-risk').setData(res);
+    const segs = res.features.filter((f) => f.properties.kind === 'segment');
+    const max = Math.max(0, ...segs.map((f) => f.properties.risk));
+    map.setPaintProperty('route-risk-line', 'line-color', ['interpolate', ['linear'], ['get', 'risk'], 0, '#fde725', Math.max(max, 1e-9), '#b2182b']);
+    const total = segs.reduce((s, f) => s + f.properties.risk, 0);
+    $('patrol-status').textContent = `route: ${segs.length} segments, ${total.toFixed(2)} expected incidents along it`;
+  } catch (err) {
+    $('patrol-status').textContent = `route: ${err.message}`;
+  }
+}
+
+function setUpPatrol() {
+  if (isPublic()) return;
+  $('patrol').hidden = false;
+  map.addSource('plan', { type: 'geojson', data: EMPTY });
+  map.addLayer({ id: 'plan-fill', type: 'fill', source: 'plan', paint: { 'fill-color': '#d55e00', 'fill-opacity': 0.25 } });
+  map.addLayer({ id: 'plan-line', type: 'line', source: 'plan', paint: { 'line-color': '#d55e00', 'line-width': 2.5 } });
+  map.addSource('route-draft', { type: 'geojson', data: EMPTY });
+  map.addLayer({ id: 'route-draft-line', type: 'line', source: 'route-draft', paint: { 'line-color': '#333', 'line-width': 2, 'line-dasharray': [2, 1] } });
+  map.addSource('route-risk', { type: 'geojson', data: EMPTY });
+  map.addLayer({ id: 'route-risk-line', type: 'line', source: 'route-risk', filter: ['==', ['get', 'kind'], 'segment'], paint: { 'line-color': '#b2182b', 'line-width': 5 } });
+  $('plan-toggle').addEventListener('change', togglePlan);
+  $('route-start').addEventListener('click', () => {
+    state.routing = !state.routing;
+    if (state.routing) { state.route = []; drawDraft(); }
+    $('route-start').textContent = state.routing ? 'Stop drawing' : 'Draw a route';
+    $('patrol-status').textContent = state.routing ? 'click points on the map, then Risk' : '';
+  });
+  $('route-risk').addEventListener('click', routeRisk);
+  $('route-clear').addEventListener('click', () => {
+    state.routing = false; state.route = []; state.routeRisk = null; drawDraft();
+    map.getSource('route-risk').setData(EMPTY);
+    $('route-start').textContent = 'Draw a route';
+  });
+  map.on('click', (e) => {
+    if (!state.routing) return;
+    state.route.push([Number(e.lngLat.lng.toFixed(6)), Number(e.lngLat.lat.toFixed(6))]);
+    drawDraft();
+  });
+}
+
 function live() {
   const el = $('live'); const text = $('live-text');
   const forces = ownForces();
@@ -311,7 +390,8 @@ async function main() {
     map.addLayer({ id: 'cells-selected', type: 'line', source: 'cells', filter: ['==', ['get', 'id'], ''], paint: { 'line-color': '#000', 'line-width': 3 } });
     await addOutlines();
     map.on('moveend', () => scheduleLoad());
-    map.on('click', 'cells-fill', (e) => { if (e.features.length) openPanel(e.features[0].properties.id); });
+    map.on('click', 'cells-fill', (e) => { if (!state.routing && e.features.length) openPanel(e.features[0].properties.id); });
+    setUpPatrol();
     map.on('mouseenter', 'cells-fill', () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', 'cells-fill', () => { map.getCanvas().style.cursor = ''; });
     await loadLayer();

@@ -11,8 +11,10 @@ export async function getJSON(url, signal) {
   return body;
 }
 
-export async function send(method, url, headers = {}) {
-  const r = await fetch(url, { method, headers: { Accept: 'application/json', ...headers }, credentials: 'same-origin' });
+export async function send(method, url, headers = {}, json = undefined) {
+  const h = { Accept: 'application/json', ...headers };
+  if (json !== undefined) h['Content-Type'] = 'application/json';
+  const r = await fetch(url, { method, headers: h, credentials: 'same-origin', body: json === undefined ? undefined : JSON.stringify(json) });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
     const err = new Error(body.detail || `HTTP ${r.status}`);
