@@ -10,7 +10,7 @@ from scipy import sparse, stats
 from scipy.spatial import cKDTree
 
 from crimemap.errors import InputError, InsufficientDataError
-from crimemap.spatial.cube import CountCube, bin_starts, count_cube
+from crimemap.spatial.cube import CountCube, bin_starts, category_weights, count_cube
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
@@ -158,20 +158,6 @@ def window_periods(
         starts = (idx * step).astype("datetime64[s]")
     keep = frac > 0
     return starts[keep], frac[keep]
-
-
-def category_weights(events: IncidentTable, weights: Mapping[str, float]) -> np.ndarray:
-    """Weight of each incident from its category (0 for categories not in ``weights``)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    keys = list(weights)
-    if not keys or len(events) == 0:
-        return np.zeros(len(events))
-    idx = pc.index_in(events.arrow["category"], value_set=pa.array(keys, pa.string()))
-    ix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
-    vals = np.array([float(weights[k]) for k in keys] + [0.0])
-    return vals[np.where(np.isnan(ix), len(keys), ix).astype(np.int64)]
 
 
 def mean_weight(events: IncidentTable, weights: Mapping[str, float] | None) -> float:

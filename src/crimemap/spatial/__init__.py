@@ -1,8 +1,16 @@
 """Spatial units (grid, H3, LSOA), projections and space-time count cubes."""
 
+from crimemap.spatial.covariates import (
+    LsoaCovariates,
+    UnitCovariates,
+    cell_lsoa,
+    read_imd,
+    unit_covariates,
+)
 from crimemap.spatial.cube import (
     CountCube,
     bin_starts,
+    category_weights,
     check_freq,
     count_cube,
     cube_from_positions,
@@ -31,9 +39,13 @@ __all__ = [
     "CountCube",
     "FORCE_LADS",
     "Grid",
+    "LsoaCovariates",
     "LsoaPolygons",
+    "UnitCovariates",
     "Units",
     "bin_starts",
+    "category_weights",
+    "cell_lsoa",
     "check_freq",
     "cell_index",
     "count_cube",
@@ -51,7 +63,9 @@ __all__ = [
     "lsoa_cube",
     "lsoa_index",
     "polygon_contiguity",
+    "read_imd",
     "read_lsoa_polygons",
     "row_standardise",
+    "unit_covariates",
     "unit_weights",
 ]

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimemap._time import dt64
 from crimemap.errors import InputError
@@ -20,7 +22,14 @@ from crimemap.spatial.grid import cell_index
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
-__all__ = ["CountCube", "bin_starts", "check_freq", "count_cube", "cube_from_positions"]
+__all__ = [
+    "CountCube",
+    "bin_starts",
+    "category_weights",
+    "check_freq",
+    "count_cube",
+    "cube_from_positions",
+]
 
 _PRECISION_RANK = {"month": 0, "day": 1, "minute": 2}
 _FREQ_NEEDS = {"M": 0, "W": 1, "D": 1, "h": 2}
@@ -139,6 +148,18 @@ def _other_index(units: Units, incidents: IncidentTable) -> np.ndarray:
     raise InputError(f"count_cube: map incidents to {units.kind} units with cube_from_positions")
 
 
+def category_weights(incidents: IncidentTable, weights: Mapping[str, float]) -> np.ndarray:
+    """Weight of each incident from its category (0 for categories not in ``weights``)."""
+    keys = list(weights)
+    if not keys or len(incidents) == 0:
+        return np.zeros(len(incidents))
+    # A vectorised lookup: harm-weighting a large force must not loop in Python.
+    idx = pc.index_in(incidents.arrow["category"], value_set=pa.array(keys, pa.string()))
+    ix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
+    vals = np.array([float(weights[k]) for k in keys] + [0.0])
+    return vals[np.where(np.isnan(ix), len(keys), ix).astype(np.int64)]
+
+
 def check_freq(incidents: IncidentTable, freq: str) -> None:
     """Refuse unknown time bins and bins finer than the data's time precision.
 
@@ -187,10 +208,7 @@ def cube_from_positions(
         else:
             end = dt64(start, "s")
     periods = _period_range(dt64(start, "s"), dt64(end, "s"), freq)
-    w = np.ones(len(incidents))
-    if weights is not None:
-        cats = incidents.column("category")
-        w = np.array([float(weights.get(c, 0.0)) for c in cats]) if len(cats) else w
+    w = np.ones(len(incidents)) if weights is None else category_weights(incidents, weights)
     tix = np.searchsorted(periods, b, side="right") - 1
     inwin = (tix >= 0) & (b >= dt64(start, "s")) & (b < dt64(end, "s"))
     ok = (pos >= 0) & inwin
