@@ -138,7 +138,13 @@ def test_restricted_routes_by_role_and_force(
 
 def test_public_routes_and_admin_routes(anon: TestClient, roles: dict[str, dict[str, str]]) -> None:
     for role, h in roles.items():
-        for url in ("/api/meta", "/api/health", "/api/outlines/forces", "/api/session"):
+        for url in (
+            "/api/meta",
+            "/api/health",
+            "/api/outlines/forces",
+            "/api/session",
+            "/api/transparency",
+        ):
             assert anon.get(url, headers=h).status_code == 200, (role, url)
         r = anon.get("/api/layers/incidents", params={"bbox": YORK}, headers=h)
         assert r.status_code == 200
@@ -337,3 +343,11 @@ def test_public_cell_size_is_at_least_500_m(anon: TestClient) -> None:
     assert r.json()["meta"]["cell_size_m"] == 500
     r = anon.get("/api/layers/incidents", params={"bbox": YORK, "zoom": 16})
     assert r.json()["meta"]["cell_size_m"] >= 500
+
+
+def test_transparency_record_is_public(anon: TestClient, ny_store: DuckDBStore) -> None:
+    rec = anon.get("/api/transparency").json()
+    assert rec["not_predicted"] and rec["switch_off_conditions"]
+    n = ny_store.sql("SELECT count(*) AS n FROM incidents").to_pylist()[0]["n"]
+    assert rec["data_summary"]["incidents"] == n
+    assert "argon2" in rec["safeguards"]["access"]

@@ -71,6 +71,7 @@ def test_briefing_png(client: TestClient, ny_store: DuckDBStore) -> None:
         ({"max_cells": 65}, 422),
         ({"time_limit_s": 31}, 422),
         ({"harm": True}, 422),
+        ({"fairness_cap": 1.5}, 422),  # needs IMD deciles per cell, not served yet
         ({"crime_set": "burglary"}, 422),
         ({"force": "nowhere"}, 404),
     ],

@@ -26,6 +26,7 @@ from crimemap.api.routers import (
     series,
     session,
     stream,
+    transparency,
 )
 from crimemap.settings import Settings
 from crimemap.store import open_store
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
         stream.router,
         session.router,
         plans.router,
+        transparency.router,
     ):
         app.include_router(r)
 
