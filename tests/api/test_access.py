@@ -351,3 +351,29 @@ def test_transparency_record_is_public(anon: TestClient, ny_store: DuckDBStore) 
     n = ny_store.sql("SELECT count(*) AS n FROM incidents").to_pylist()[0]["n"]
     assert rec["data_summary"]["incidents"] == n
     assert "argon2" in rec["safeguards"]["access"]
+
+
+def test_explanation_forecast_is_limited_to_the_asked_force() -> None:
+    from crimemap.api._explain import forecast_part
+    from crimemap.api._forecast import CurrentForecast
+
+    # One border cell scored by two forces (hand-made forecast).
+    fc = CurrentForecast(
+        model="m",
+        crime_set="all-crime",
+        size=500.0,
+        start="2025-01",
+        end="2025-02",
+        ij=np.array([[10, 20], [10, 20], [11, 20]]),
+        force=np.array(["a", "b", "a"]),
+        mean=np.array([2.0, 7.0, 1.0]),
+        lo90=np.array([1.0, 5.0, 0.0]),
+        hi90=np.array([3.0, 9.0, 2.0]),
+        components={"recent": np.array([2.0, 7.0, 1.0])},
+    )
+    assert forecast_part(fc, 500.0, 10, 20)["mean"] == 9.0
+    a = forecast_part(fc, 500.0, 10, 20, "a")
+    assert a["mean"] == 2.0 and a["force"] == "a" and a["hi90"] == 3.0
+    assert a["drivers"][0]["value"] == 2.0
+    assert forecast_part(fc, 500.0, 10, 20, "b")["mean"] == 7.0
+    assert forecast_part(fc, 1000.0, 5, 10, "a")["mean"] == 3.0

@@ -30,8 +30,13 @@ def layer_value(layer: Layer, i: int, j: int) -> dict[str, Any] | None:
     return out
 
 
-def forecast_part(fc: CurrentForecast, size: float, i: int, j: int) -> dict[str, Any]:
-    """The forecast over one cell: model cells inside it (or the model cell holding it)."""
+def forecast_part(
+    fc: CurrentForecast, size: float, i: int, j: int, force: str | None = None
+) -> dict[str, Any]:
+    """The forecast over one cell: model cells inside it (or the model cell holding it).
+
+    With ``force``, only that force's forecast rows (an analyst never sees another
+    force's forecast through a shared border cell)."""
     k = size / fc.size
     if k >= 1:
         kk = int(round(k))
@@ -43,6 +48,8 @@ def forecast_part(fc: CurrentForecast, size: float, i: int, j: int) -> dict[str,
         kk = int(round(1 / k))
         rows = fc.lookup(int(np.floor_divide(i, kk)), int(np.floor_divide(j, kk)))
         share = 1.0 / (kk * kk)  # an even share of the model cell (its resolution is coarser)
+    if force is not None:
+        rows = rows[fc.force[rows] == force]
     mean = float(fc.mean[rows].sum() * share)
     single = len(rows) == 1 and share == 1.0
     drivers: list[dict[str, Any]] = []

@@ -80,7 +80,7 @@ def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
         except CrimemapError as exc:
             out[name] = {"unavailable": str(exc).split("\n", 1)[0]}
     fc = state.forecast
-    fpart = forecast_part(fc, size, i, j) if fc is not None else None
+    fpart = forecast_part(fc, size, i, j, f.force) if fc is not None else None
     out["forecast"] = fpart or {"unavailable": state.forecast_error or "no current forecast"}
     force = f.force or (fpart or {}).get("force")
     out["backtest"] = backtest_part(state.settings.backtest_path, force, fc)
