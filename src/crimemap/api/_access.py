@@ -30,6 +30,7 @@ from crimemap.errors import AccessDenied, AuthenticationError, ConfigError, Rate
 from crimemap.safeguards import (
     ACTIONS,
     ANONYMOUS,
+    COOKIE_ATTRIBUTES,
     COOKIE_NAME,
     Principal,
     TokenBucketLimiter,
@@ -158,8 +159,6 @@ class Guard:
     @property
     def cookie_attributes(self) -> dict[str, Any]:
         """``set_cookie`` keyword arguments (COOKIE_ATTRIBUTES, Secure per settings)."""
-        from crimemap.safeguards import COOKIE_ATTRIBUTES
-
         attrs = dict(COOKIE_ATTRIBUTES)
         attrs["secure"] = bool(self.settings.cookie_secure)
         attrs["max_age"] = int(self.settings.session_ttl_s)
