@@ -38,12 +38,28 @@ def demo_command(
         report = ingest(st, [sample_police_uk()], progress=update)
         print_report(report)
         print_status(st.status())
+        token = _demo_token(st)
     _analyse(str(store), out)
     console.print(f"demo store: {store}; outputs in {out}")
+    console.print(
+        "sign in on the map with this admin token to see forecasts, hot spots and "
+        f"explanations (without it the map shows public, disclosure-controlled counts):\n  {token}"
+    )
     if serve:
         from crimemap.cli.serve import serve as serve_map
 
         serve_map(store=str(store), port=port, out_dir=out, lsoa_dir=sample_dir() / "lsoa")
+
+
+def _demo_token(st: object) -> str:
+    """A fresh token for the demo's admin user (created on first run; audited)."""
+    from crimemap.errors import InputError
+    from crimemap.safeguards import add_user, issue_token
+
+    try:
+        return add_user(st, "demo", "admin", actor="demo")[1]
+    except InputError:
+        return issue_token(st, "demo", actor="demo")
 
 
 def _analyse(store: str, out: Path) -> None:

@@ -68,6 +68,7 @@ AUDITED_ACTIONS = frozenset(
         "data.incidents",
         "data.hotspots",
         "data.forecast",
+        "data.plan",
         "data.explain",
         "data.series",
         "data.backtest",
