@@ -92,8 +92,14 @@ import os, sys, time, uvicorn
 from pathlib import Path
 from crimemap.api import create_app
 from crimemap.settings import Settings
-s = Settings(store=sys.argv[1], out_dir=Path(sys.argv[2]), forecast_model=sys.argv[3], port=int(sys.argv[4]))
+from crimemap.safeguards import add_user
+# The benchmark measures the service, not the per-client rate limit.
+s = Settings(store=sys.argv[1], out_dir=Path(sys.argv[2]), forecast_model=sys.argv[3], port=int(sys.argv[4]),
+             rate_limit_per_s=1e6, rate_burst=10**6)
 app = create_app(s)
+# An admin token for the load clients (restricted layers, uploads, the stream).
+tok = add_user(app.state.crimemap.store, f"bench{time.time_ns()}", "admin", actor="bench")[1]
+(Path(sys.argv[2]) / "bench_token").write_text(tok)
 if os.environ.get("BENCH_SLOW_MS"):
     limit = float(os.environ["BENCH_SLOW_MS"]) / 1000
 
@@ -109,6 +115,10 @@ uvicorn.run(app, host="127.0.0.1", port=s.port, log_level="warning")
 """
 
 
+#: Authorization header of the benchmark's admin user (set once the server is up).
+AUTH: dict[str, str] = {}
+
+
 def start_server(store: Path, out_dir: Path, model: str, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(store), str(out_dir), model, str(port)],
@@ -120,6 +130,7 @@ def start_server(store: Path, out_dir: Path, model: str, port: int) -> subproces
             sys.exit("server exited during start-up")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                AUTH["Authorization"] = "Bearer " + (out_dir / "bench_token").read_text().strip()
                 return proc
         except httpx.HTTPError:
             pass
@@ -197,7 +208,7 @@ async def sequential_reference(base: str, months: list[str], n: int) -> list[flo
     """The same kind of requests one at a time: the service time without queueing."""
     rng = random.Random(10_000)
     out = []
-    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as c:
         for _ in range(n):
             layer, params = viewport(rng, months)
             t = time.perf_counter()
@@ -215,7 +226,7 @@ async def live_latency(base: str, posts: int) -> list[float]:
 
     async def listen() -> None:
         async with (
-            httpx.AsyncClient(base_url=base, timeout=None) as c,
+            httpx.AsyncClient(base_url=base, timeout=None, headers=AUTH) as c,
             c.stream("GET", "/api/stream", params={"limit": posts}) as r,
         ):
             event = None
@@ -230,7 +241,7 @@ async def live_latency(base: str, posts: int) -> list[float]:
     task = asyncio.create_task(listen())
     await asyncio.wait_for(hello.wait(), 30)
     rng = random.Random(7)
-    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=AUTH) as c:
         for k in range(posts):
             lon, lat = rng.choice(CENTRES)
             body = {
@@ -265,7 +276,7 @@ async def run(args: argparse.Namespace, base: str) -> None:
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
         "(other work on the machine inflates every figure below)"
     )
-    meta = httpx.get(base + "/api/meta", timeout=30).json()
+    meta = httpx.get(base + "/api/meta", timeout=30, headers=AUTH).json()
     months = meta["months"]
     print(
         f"server: {meta['incidents']:,} incidents, forces {meta['forces']}, forecast {meta['forecast']}"
@@ -283,7 +294,7 @@ async def run(args: argparse.Namespace, base: str) -> None:
     # Clients are created before the clock starts (creating an httpx client costs
     # tens of ms of the load generator's CPU, which would show up as latency).
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    pool = httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
+    pool = httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers=AUTH)
     stop = time.monotonic() + args.duration
     t0 = time.perf_counter()
     await asyncio.gather(
