@@ -79,3 +79,11 @@ def test_located_rows_need_projected_coordinates() -> None:
     )
     with pytest.raises(InputError, match="without projected"):
         IncidentTable(t)
+
+
+def test_pickle_round_trip() -> None:
+    import pickle
+
+    t = small()
+    u = pickle.loads(pickle.dumps(t))
+    assert isinstance(u, IncidentTable) and u.arrow.equals(t.arrow)

@@ -116,6 +116,10 @@ class IncidentTable:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("IncidentTable is immutable")
 
+    def __reduce__(self) -> tuple[type[IncidentTable], tuple[pa.Table]]:
+        # Immutable with __slots__: pickle through the constructor (parallel back-tests).
+        return (IncidentTable, (self._t,))
+
     # ------------------------------------------------------------------ build
     @classmethod
     def from_columns(cls, **cols: Sequence[Any] | np.ndarray) -> IncidentTable:
