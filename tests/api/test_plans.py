@@ -70,9 +70,8 @@ def test_briefing_png(client: TestClient, ny_store: DuckDBStore) -> None:
         ({"areas": 51}, 422),
         ({"max_cells": 65}, 422),
         ({"time_limit_s": 31}, 422),
-        ({"harm": True}, 422),
-        ({"fairness_cap": 1.5}, 422),  # needs IMD deciles per cell, not served yet
-        ({"crime_set": "burglary"}, 422),
+        ({"fairness_cap": 1.5}, 422),  # the test app has no CRIMEMAP_IMD_DIR
+        ({"crime_set": "no-such-set"}, 404),
         ({"force": "nowhere"}, 404),
     ],
 )
@@ -80,6 +79,32 @@ def test_bad_plan_requests(client: TestClient, body: dict, code: int) -> None:
     req = {"force": NY, "areas": 3, "max_cells": 4, "time_limit_s": 2, **body}
     r = client.post("/api/plans", json=req)
     assert r.status_code == code, r.text
+
+
+def test_harm_and_other_crime_set_plans_are_forecast_on_demand(client: TestClient) -> None:
+    vol = _plan(client, method="greedy")
+    harm = _plan(client, harm=True, method="greedy")
+    burg = _plan(client, crime_set="burglary", method="greedy")
+    for out in (harm, burg):
+        assert [f["properties"]["rank"] for f in out["features"]] == [1, 2, 3]
+    # Harm plans are in custody-day units, far above counts; burglary is rarer than all crime.
+    assert (
+        harm["features"][0]["properties"]["expected"] > vol["features"][0]["properties"]["expected"]
+    )
+    assert (
+        burg["features"][0]["properties"]["expected"] < vol["features"][0]["properties"]["expected"]
+    )
+
+
+def test_fairness_cap_plan_with_imd(client: TestClient, imd_dir) -> None:  # type: ignore[no-untyped-def]
+    state = client.app.state.crimemap  # type: ignore[attr-defined]
+    old = state.settings
+    state.settings = old.model_copy(update={"imd_dir": imd_dir})
+    try:
+        out = _plan(client, fairness_cap=1.5, method="greedy")
+    finally:
+        state.settings = old
+    assert len(out["features"]) == 3
 
 
 def test_plans_and_routes_are_force_scoped(client: TestClient, ny_store: DuckDBStore, auth) -> None:  # type: ignore[no-untyped-def]

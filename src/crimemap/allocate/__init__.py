@@ -23,12 +23,14 @@ from crimemap.allocate.evaluate import (
     score_cells,
     top_k_mask,
 )
+from crimemap.allocate.operational import NextPlan, plan_next
 from crimemap.allocate.plan import METHODS, PatrolArea, PatrolPlan, fairness_caps, plan_patrols
 from crimemap.allocate.route import RiskCell, RouteRisk, RouteSegment, parse_route, route_risk
 from crimemap.allocate.surface import grid_surface
 
 __all__ = [
     "METHODS",
+    "NextPlan",
     "AreaBriefing",
     "AreaTimes",
     "PatrolArea",
@@ -49,6 +51,7 @@ __all__ = [
     "parse_route",
     "plan_backtest",
     "plan_geojson",
+    "plan_next",
     "plan_patrols",
     "route_risk",
     "score_cells",

@@ -17,19 +17,13 @@ import typer
 from rich.table import Table
 
 from crimemap.allocate.briefing import (
-    briefings,
-    expected_by_category,
     write_briefings,
     write_plan_geojson,
 )
-from crimemap.allocate.plan import PatrolPlan, plan_patrols
+from crimemap.allocate.operational import plan_next
+from crimemap.allocate.plan import PatrolPlan
 from crimemap.cli._common import console, handle_errors, store_from_cli
-from crimemap.detect.harm import harm_weights
 from crimemap.errors import InputError, NotFoundError
-from crimemap.evaluate import forecast_next
-from crimemap.evaluate.spec import ModelSpec
-from crimemap.spatial.covariates import read_imd, unit_covariates
-from crimemap.taxonomy import crime_set as crime_set_categories
 
 __all__ = ["plan"]
 
@@ -90,34 +84,25 @@ def plan(
     ] = None,
 ) -> None:
     """Plan patrol areas for the month after the data (places only, never people)."""
-    cats = crime_set_categories(crime_set)
     if fairness_cap is not None and imd is None:
         raise InputError("--fairness-cap needs --imd (folder with the IMD 2019 workbooks)")
-    spec = ModelSpec.parse(model)
-    weights = dict(harm_weights()) if harm else None
-    if weights is not None:
-        spec = ModelSpec(spec.name, {**dict(spec.params), "weights": weights})
     with store_from_cli(store, read_only=True) as st:
         incidents = st.incidents(forces=[force])
     if len(incidents) == 0:
         raise NotFoundError(f"no incidents for force {force!r} in the store")
-    surface = forecast_next(incidents, crime_set=crime_set, model=spec, cell_size=250.0)
-    deciles = None
-    if fairness_cap is not None and imd is not None:
-        before = incidents.filter(end=surface.start)
-        cov = unit_covariates(surface.units, before, read_imd(imd))
-        deciles = cov.values[:, cov.names.index("imd_decile")]
-    p = plan_patrols(
-        surface,
-        areas,
+    nxt = plan_next(
+        incidents,
+        crime_set=crime_set,
+        model=model,
+        areas=areas,
         max_cells=max_cells,
         min_spacing_m=min_spacing_m,
+        harm=harm,
         fairness_cap=fairness_cap,
-        deciles=deciles,
+        imd_dir=imd,
         time_limit_s=time_limit_s,
     )
-    split = expected_by_category(surface, incidents, sorted(cats), weights=weights)
-    briefs = briefings(p, surface, by_category=split, incidents=incidents)
+    p, surface, briefs = nxt.plan, nxt.surface, nxt.briefs
     stem = f"{force}_{crime_set}_plan" + ("_harm" if harm else "")
     what = "harm" if harm else crime_set
     files = [write_plan_geojson(p, out / f"{stem}.geojson", briefs=briefs)]

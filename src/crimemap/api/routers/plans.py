@@ -19,7 +19,7 @@ from crimemap.api._access import ACTION_KEY, audit, check, require
 from crimemap.api._forecast import CurrentForecast
 from crimemap.api._state import AppState
 from crimemap.api.deps import State
-from crimemap.errors import InputError, NotFoundError
+from crimemap.errors import NotFoundError
 from crimemap.forecast.surface import RiskSurface
 from crimemap.safeguards import Principal
 
@@ -37,17 +37,23 @@ class PlanRequest(BaseModel):
 
     force: str = Field(description="Force slug (analysts: one of their own).")
     crime_set: str | None = Field(
-        None, description="Must be the current forecast's crime set (default: that one)."
+        None,
+        description="Crime set or category (default: the current forecast's; another one is "
+        "forecast on demand).",
     )
     areas: int = Field(10, ge=1, le=50, description="Number of patrol areas.")
     max_cells: int | None = Field(16, ge=1, le=64, description="Largest area, in cells.")
     max_area_km2: float | None = Field(None, gt=0, le=1000, description="Largest area, km².")
     min_spacing_m: float = Field(0.0, ge=0, le=20_000, description="Least gap between areas.")
     harm: bool = Field(
-        False, description="Harm-weighted plan (needs per-category forecasts; not served yet)."
+        False, description="Plan on forecast harm (ONS Crime Severity Score weights)."
     )
     fairness_cap: float | None = Field(
-        None, gt=0, le=10, description="IMD decile cap (needs deprivation deciles; not served yet)."
+        None,
+        gt=0,
+        le=10,
+        description="Cap a deprivation decile's share of areas at this multiple of its share of "
+        "forecast harm (needs CRIMEMAP_IMD_DIR).",
     )
     time_limit_s: float = Field(5.0, gt=0, le=30, description="Solver time limit (s).")
     method: str = Field("cp-sat", pattern="^(cp-sat|greedy)$")
@@ -121,13 +127,47 @@ def _build_surface(state: AppState, fc: CurrentForecast, force: str) -> RiskSurf
 
 def _make_plan(state: AppState, req: PlanRequest) -> tuple[str, dict[str, Any]]:
     fc = state.forecast
-    if req.crime_set is not None and fc is not None and req.crime_set != fc.crime_set:
-        raise InputError(
-            f"the current forecast covers {fc.crime_set!r}; plans for {req.crime_set!r} "
-            "need a forecast of that crime set"
+    custom = (
+        req.harm
+        or req.fairness_cap is not None
+        or (req.crime_set is not None and (fc is None or req.crime_set != fc.crime_set))
+    )
+    if custom:
+        # Harm, another crime set or a fairness cap: a forecast of its own for this
+        # force (the same assembly as ``crimemap plan``), on the served grid.
+        incidents = state.store.incidents(forces=[req.force])
+        if len(incidents) == 0:
+            raise NotFoundError(f"no incidents for force {req.force!r}")
+        nxt = allocate.plan_next(
+            incidents,
+            crime_set=req.crime_set or (fc.crime_set if fc else "all-crime"),
+            model=fc.model if fc else state.settings.forecast_model,
+            areas=req.areas,
+            max_cells=req.max_cells,
+            max_area_km2=req.max_area_km2,
+            min_spacing_m=req.min_spacing_m,
+            harm=req.harm,
+            fairness_cap=req.fairness_cap,
+            imd_dir=state.settings.imd_dir,
+            cell_size=fc.size if fc else state.settings.forecast_cell_m,
+            time_limit_s=req.time_limit_s,
+            method=req.method,
+            workers=1,
         )
-    if req.harm:
-        raise InputError("harm-weighted plans need per-category forecasts, not served yet")
+        plan, briefs = nxt.plan, nxt.briefs
+    else:
+        plan, briefs = _plan_current(state, req)
+    pid = _plans(state).put(_Stored(req.force, plan, briefs))
+    out = allocate.plan_geojson(plan, briefs=briefs)
+    out["plan_id"] = pid
+    out["force"] = req.force
+    return pid, out
+
+
+def _plan_current(
+    state: AppState, req: PlanRequest
+) -> tuple[allocate.PatrolPlan, tuple[allocate.AreaBriefing, ...]]:
+    """A volume plan on the served current forecast (no extra fitting)."""
     surface = _surface(state, req.force)
     plan = allocate.plan_patrols(
         surface,
@@ -135,18 +175,12 @@ def _make_plan(state: AppState, req: PlanRequest) -> tuple[str, dict[str, Any]]:
         max_cells=req.max_cells,
         max_area_km2=req.max_area_km2,
         min_spacing_m=req.min_spacing_m,
-        fairness_cap=req.fairness_cap,
         method=req.method,
         time_limit_s=req.time_limit_s,
         workers=1,
         seed=0,
     )
-    briefs = allocate.briefings(plan, surface)
-    pid = _plans(state).put(_Stored(req.force, plan, briefs))
-    out = allocate.plan_geojson(plan, briefs=briefs)
-    out["plan_id"] = pid
-    out["force"] = req.force
-    return pid, out
+    return plan, allocate.briefings(plan, surface)
 
 
 @router.post(
