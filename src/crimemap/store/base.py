@@ -112,16 +112,68 @@ class Store(ABC):
         """A whole table (``outcomes``, ``stop_search``, ``rejects``, ``files`` ...)."""
 
     @abstractmethod
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Run a read-only parameterised query in the backend's own SQL dialect."""
+
+    #: The backend's SQL for the ``YYYY-MM`` month of ``t_start``.
+    month_sql: str = "strftime(t_start, '%Y-%m')"
+
     def status(self) -> StoreStatus:
-        """Counts by source, force, category and month; rejects; coverage."""
+        """Counts by source, force, category and month; rejects; coverage.
+
+        The same queries on every backend (only the month expression differs);
+        ties in a count are ordered by key so the result is deterministic.
+        """
+
+        def pairs(q: str) -> list[tuple[str, int]]:
+            t = self.sql(q)
+            keys, values = t.column(0).to_pylist(), t.column(1).to_pylist()
+            return [(str(k), int(v)) for k, v in zip(keys, values, strict=True)]
+
+        one = self.sql(
+            """SELECT count(*) AS n, count(x) AS xy, count(lsoa) AS lsoa,
+                      (SELECT count(*) FROM files) AS files, (SELECT count(*) FROM outcomes) AS outcomes,
+                      (SELECT count(*) FROM stop_search) AS ss FROM incidents"""
+        ).to_pylist()[0]
+        month = self.month_sql
+        return StoreStatus(
+            incidents=int(one["n"]),
+            by_source=pairs("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
+            by_force=pairs("SELECT force, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
+            by_category=pairs(
+                "SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            by_month=pairs(
+                f"SELECT {month}, count(*) FROM incidents GROUP BY 1 ORDER BY 1"  # noqa: S608 (class constant)
+            ),
+            rejects_by_reason=pairs(
+                "SELECT reason, count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            counts_by_reason=pairs(
+                "SELECT reason, sum(n) FROM ingest_counts WHERE n > 0 GROUP BY 1 ORDER BY 2 DESC, 1"
+            ),
+            with_coordinates=int(one["xy"]),
+            with_lsoa=int(one["lsoa"]),
+            files=int(one["files"]),
+            outcomes=int(one["outcomes"]),
+            stop_search=int(one["ss"]),
+        )
 
     @abstractmethod
     def forces(self) -> list[str]:
         """Forces (agencies) present."""
 
-    @abstractmethod
     def export_parquet(self, name: str, path: Path) -> int:
-        """Write a table to Parquet; returns the number of rows."""
+        """Write a table to Parquet (atomically: temp file, then rename); returns the rows."""
+        import pyarrow.parquet as pq
+
+        t = self.table(name)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        pq.write_table(t, tmp)
+        tmp.replace(path)
+        return int(t.num_rows)
 
     @abstractmethod
     def close(self) -> None:

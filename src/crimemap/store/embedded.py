@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from crimemap.errors import NotFoundError, StoreError
 from crimemap.store._schema import DDL, SCHEMA_VERSION, TABLES
-from crimemap.store.base import IngestReport, Store, StoreStatus
+from crimemap.store.base import IngestReport, Store
 from crimemap.table import INCIDENT_SCHEMA, IncidentTable
 
 if TYPE_CHECKING:
@@ -353,48 +353,3 @@ class DuckDBStore(Store):
             for r in self.sql("SELECT DISTINCT force FROM incidents ORDER BY 1").to_pylist()
             for r in [tuple(r.values())]
         ]
-
-    def status(self) -> StoreStatus:
-        def pairs(q: str) -> list[tuple[str, int]]:
-            return [
-                (str(a), int(b)) for a, b in (tuple(r.values()) for r in self.sql(q).to_pylist())
-            ]
-
-        one = self.sql(
-            """SELECT count(*) AS n, count(x) AS xy, count(lsoa) AS lsoa,
-                      (SELECT count(*) FROM files) AS files, (SELECT count(*) FROM outcomes) AS outcomes,
-                      (SELECT count(*) FROM stop_search) AS ss FROM incidents"""
-        ).to_pylist()[0]
-        return StoreStatus(
-            incidents=int(one["n"]),
-            by_source=pairs("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
-            by_force=pairs("SELECT force, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
-            by_category=pairs(
-                "SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC"
-            ),
-            by_month=pairs(
-                "SELECT strftime(t_start, '%Y-%m'), count(*) FROM incidents GROUP BY 1 ORDER BY 1"
-            ),
-            rejects_by_reason=pairs(
-                "SELECT reason, count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC"
-            ),
-            counts_by_reason=pairs(
-                "SELECT reason, sum(n) FROM ingest_counts WHERE n > 0 GROUP BY 1 ORDER BY 2 DESC"
-            ),
-            with_coordinates=int(one["xy"]),
-            with_lsoa=int(one["lsoa"]),
-            files=int(one["files"]),
-            outcomes=int(one["outcomes"]),
-            stop_search=int(one["ss"]),
-        )
-
-    def export_parquet(self, name: str, path: Path) -> int:
-        t = self.table(name)
-        import pyarrow.parquet as pq
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        pq.write_table(t, tmp)
-        tmp.replace(path)
-        return t.num_rows

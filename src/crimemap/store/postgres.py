@@ -26,7 +26,6 @@ import re
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +43,7 @@ from crimemap.store._pg_load import (
 )
 from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
 from crimemap.store._schema import TABLES
-from crimemap.store.base import IngestReport, Store, StoreStatus
+from crimemap.store.base import IngestReport, Store
 from crimemap.table import INCIDENT_SCHEMA, IncidentTable
 
 if TYPE_CHECKING:
@@ -147,6 +146,8 @@ class PostgresStore(Store):
         if self._conn.broken:
             self._conn = self._connect()
         return self._conn
+
+    month_sql = "to_char(t_start, 'YYYY-MM')"
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Run a parameterised query and return its rows as an Arrow table.
@@ -415,51 +416,3 @@ class PostgresStore(Store):
     def forces(self) -> list[str]:
         t = self.sql("SELECT DISTINCT force FROM incidents ORDER BY 1")
         return [str(v) for v in t["force"].to_pylist()]
-
-    def status(self) -> StoreStatus:
-        def pairs(q: str) -> list[tuple[str, int]]:
-            t = self.sql(q)
-            return [
-                (str(a), int(b))
-                for a, b in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True)
-            ]
-
-        one = self.sql(
-            """SELECT count(*) AS n, count(x) AS xy, count(lsoa) AS lsoa,
-                      (SELECT count(*) FROM files) AS files, (SELECT count(*) FROM outcomes) AS outcomes,
-                      (SELECT count(*) FROM stop_search) AS ss FROM incidents"""
-        ).to_pylist()[0]
-        # Ties in a count are ordered by key (DuckDB leaves them unordered).
-        return StoreStatus(
-            incidents=int(one["n"]),
-            by_source=pairs("SELECT source, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
-            by_force=pairs("SELECT force, count(*) FROM incidents GROUP BY 1 ORDER BY 1"),
-            by_category=pairs(
-                "SELECT category, count(*) FROM incidents GROUP BY 1 ORDER BY 2 DESC, 1"
-            ),
-            by_month=pairs(
-                "SELECT to_char(t_start, 'YYYY-MM'), count(*) FROM incidents GROUP BY 1 ORDER BY 1"
-            ),
-            rejects_by_reason=pairs(
-                "SELECT reason, count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC, 1"
-            ),
-            counts_by_reason=pairs(
-                "SELECT reason, sum(n) FROM ingest_counts WHERE n > 0 GROUP BY 1 ORDER BY 2 DESC, 1"
-            ),
-            with_coordinates=int(one["xy"]),
-            with_lsoa=int(one["lsoa"]),
-            files=int(one["files"]),
-            outcomes=int(one["outcomes"]),
-            stop_search=int(one["ss"]),
-        )
-
-    def export_parquet(self, name: str, path: Path) -> int:
-        t = self.table(name)
-        import pyarrow.parquet as pq
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        pq.write_table(t, tmp)
-        tmp.replace(path)
-        return t.num_rows
