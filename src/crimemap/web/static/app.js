@@ -100,7 +100,7 @@ function legend(meta) {
     el.innerHTML = `<h4>${unit}</h4><div class="ramp" style="background:linear-gradient(to right,${VIRIDIS.join(',')})"></div>
       <div class="ticks"><span>0</span><span>${rampValue(max, 0.5).toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span><span>${max.toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span></div>
       <p class="note">${km}; square-root colour scale</p>` +
-      (meta.disclosure ? `<p class="note" id="disclosure-note">Public view: ${meta.disclosure.note}.</p>` : '');
+      (meta.disclosure ? `<p class="note" id="disclosure-note">${meta.disclosure.note.charAt(0).toUpperCase()}${meta.disclosure.note.slice(1)}.</p>` : '');
   } else if (meta.layer === 'hotspots') {
     el.innerHTML = `<h4>Getis-Ord Gi* hot spots, ${span}</h4>
       <div><span class="swatch" style="background:${HOT}"></span>hot spot (FDR q ≤ ${meta.alpha})</div>
