@@ -10,6 +10,7 @@ from scipy import sparse, stats
 from scipy.spatial import cKDTree
 
 from crimemap.errors import InputError, InsufficientDataError
+from crimemap.forecast.base import as_time
 from crimemap.spatial.cube import CountCube, bin_starts, category_weights, count_cube
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
@@ -33,14 +34,6 @@ __all__ = [
 ]
 
 _STEP_DAYS = {"W": 7.0, "D": 1.0, "h": 1.0 / 24.0}
-
-
-def as_time(t: Any) -> np.datetime64:
-    """A time argument as ``datetime64[s]``."""
-    try:
-        return np.datetime64(t, "s")
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"not a time: {t!r}") from exc
 
 
 def check_freq(freq: str) -> None:

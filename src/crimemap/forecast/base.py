@@ -70,12 +70,28 @@ class BaseForecaster:
         if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
             raise InputError(f"{type(self).__name__} is not fitted: call fit() first")
 
+    def _predict_window(self, start: Any, end: Any) -> tuple[np.datetime64, np.datetime64]:
+        """The checks every ``predict`` starts with: fitted, valid times, and a
+        window that starts at or after the end of the training data (``until_``)."""
+        self._check_fitted()
+        start, end = as_time(start), as_time(end)
+        self._check_window(self.until_, start, end)  # type: ignore[attr-defined]
+        return start, end
+
     @staticmethod
     def _check_window(until: np.datetime64, start: np.datetime64, end: np.datetime64) -> None:
         if dt64(start) < dt64(until):
             raise InputError("forecast window starts before the end of the training data")
         if dt64(end) <= dt64(start):
             raise InputError("forecast window is empty (end <= start)")
+
+
+def as_time(t: Any) -> np.datetime64:
+    """A time argument as ``datetime64[s]``."""
+    try:
+        return dt64(t)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"not a time: {t!r}") from exc
 
 
 _T = TypeVar("_T", bound=type)

@@ -76,9 +76,7 @@ class _RateBaseline(BaseForecaster):
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:
         """Expected count (or harm) per unit in ``[start, end)``."""
-        self._check_fitted()
-        start, end = as_time(start), as_time(end)
-        self._check_window(self.until_, start, end)
+        start, end = self._predict_window(start, end)
         _, h = window_bins(self.until_, start, end, self.freq)
         mean = self.rate_ * h
         lo, hi = count_band(mean, scale=self.scale_)

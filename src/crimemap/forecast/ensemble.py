@@ -174,9 +174,7 @@ class EnsembleForecaster(BaseForecaster):
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:
         """Weighted sum of the members' forecasts, with an NB band and merged components."""
-        self._check_fitted()
-        start, end = as_time(start), as_time(end)
-        self._check_window(self.until_, start, end)
+        start, end = self._predict_window(start, end)
         n = len(self.units_)
         mean = np.zeros(n)
         comps: dict[str, np.ndarray] = {}

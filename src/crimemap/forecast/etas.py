@@ -179,9 +179,7 @@ class ETASForecaster(BaseForecaster):
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:
         """Expected count per unit in ``[start, end)`` (background + near-repeat)."""
-        self._check_fitted()
-        start, end = as_time(start), as_time(end)
-        self._check_window(self.until_, start, end)
+        start, end = self._predict_window(start, end)
         res = self.resolution_
         starts, frac = window_periods(start, end, res)
         u0 = bin_coord(self.until_, res)

@@ -230,9 +230,7 @@ class LightGBMForecaster(BaseForecaster):
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:
         """Expected count per unit in ``[start, end)`` with a NB band and SHAP family components."""
-        self._check_fitted()
-        start, end = as_time(start), as_time(end)
-        self._check_window(self.until_, start, end)
+        start, end = self._predict_window(start, end)
         starts, frac = window_periods(start, end, self.freq)
         u0 = bin_coord(self.until_, self.freq)
         months = bin_month(starts)

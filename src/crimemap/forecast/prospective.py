@@ -120,9 +120,7 @@ class ProspectiveHotspot(BaseForecaster):
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface:
         """Expected count per unit in ``[start, end)``: the per-bin score times the bins."""
-        self._check_fitted()
-        start, end = as_time(start), as_time(end)
-        self._check_window(self.until_, start, end)
+        start, end = self._predict_window(start, end)
         _, h = window_bins(self.until_, start, end, self.freq)
         near = self.near_repeat_ * h
         bg = self.background_ * h
