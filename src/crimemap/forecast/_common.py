@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import numpy as np
-from scipy import sparse, stats
+from scipy import sparse
 from scipy.spatial import cKDTree
 
 from crimemap.errors import InputError, InsufficientDataError
+from crimemap.forecast._band import count_band
 from crimemap.forecast.base import as_time
 from crimemap.spatial.cube import CountCube, bin_starts, category_weights, count_cube
 from crimemap.spatial.units import Units
@@ -167,69 +167,6 @@ def band_scale(
 ) -> float:
     """:func:`mean_weight` of the training incidents (no filtering when counting volume)."""
     return 1.0 if weights is None else mean_weight(training_events(events, until), weights)
-
-
-def _dist(mu: np.ndarray, dispersion: float) -> Any:
-    if dispersion <= 1e-9:
-        return stats.poisson(mu)
-    r = 1.0 / dispersion
-    return stats.nbinom(r, r / (r + np.maximum(mu, 1e-12)))
-
-
-def count_band(
-    mean: np.ndarray,
-    *,
-    dispersion: float = 0.0,
-    scale: float = 1.0,
-    level: float = 0.90,
-    calibrate: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Central predictive band of a (scaled) negative-binomial count.
-
-    ``Var = mu + dispersion * mu**2`` (Poisson when ``dispersion == 0``). For
-    harm (weighted counts) the count of incidents is ``mean / scale`` and the
-    band is scaled back by ``scale`` (the size-biased mean weight), a
-    compound-Poisson approximation.
-
-    Counts are discrete: the exact central ``level`` interval of a cell with
-    a small mean is ``[0, 0]`` or ``[0, 1]`` and covers far more than
-    ``level`` (a cell with mean 0.05 is covered 95 % of the time by
-    ``[0, 0]``). With ``calibrate=True`` the quantile levels are narrowed
-    (never below the 30 % central interval) until the **model-implied**
-    average coverage over all units is ``level``: the band then covers
-    ``level`` of cell-periods on average if the model's distribution is right.
-    No observed outcome is used.
-    """
-    mu = np.asarray(mean, float) / scale
-    pos = mu > 0
-    lo = np.zeros_like(mu)
-    hi = np.zeros_like(mu)
-    if not pos.any():
-        return lo, hi
-    dist = _dist(mu[pos], dispersion)
-
-    def band(lv: float) -> tuple[np.ndarray, np.ndarray, float]:
-        a = (1.0 - lv) / 2.0
-        lo_, hi_ = dist.ppf(a), dist.ppf(1.0 - a)
-        lo_, hi_ = np.nan_to_num(lo_), np.nan_to_num(hi_)
-        cov = dist.cdf(hi_) - np.where(lo_ > 0, dist.cdf(lo_ - 1), 0.0)
-        # Units with zero mean are covered exactly when nothing happens: count them as 1.
-        return lo_, hi_, float((cov.sum() + (~pos).sum()) / len(mu))
-
-    l_lo, h_lo, _ = band(level)
-    if calibrate:
-        a_, b_ = 0.30, float(level)
-        best = (l_lo, h_lo)
-        for _ in range(12):
-            mid = 0.5 * (a_ + b_)
-            lm, hm, cov = band(mid)
-            if cov >= level:
-                best, b_ = (lm, hm), mid
-            else:
-                a_ = mid
-        l_lo, h_lo = best
-    lo[pos], hi[pos] = l_lo, h_lo
-    return lo * scale, hi * scale
 
 
 def kernel_matrix(
