@@ -231,7 +231,8 @@ def _em(
     """EM on the binned counts; see the module docstring."""
     n, T = C.shape
     K = len(oc.classes)
-    X = [np.asarray(A @ C) for A in oc.adjacency]  # neighbours' counts per class
+    # C-ordered: the per-class dot products below run along rows.
+    X = [np.ascontiguousarray(A @ C, dtype=float) for A in oc.adjacency]  # neighbours' counts
     colmass = np.stack([np.asarray(A.sum(axis=0)).ravel() for A in oc.adjacency])  # (K, n)
     remaining = np.arange(T)[::-1].astype(float)  # bins left after each parent bin
     N = float(C.sum())
@@ -258,10 +259,14 @@ def _em(
         R = np.where(C > 0, C / np.maximum(lam, 1e-300), 0.0)
         B = mu * R.sum(axis=1)
         n_trig = max(N - float(B.sum()), 1e-12)
-        W = np.array(
-            [theta * s[k] * float((R * lfilter(b1, a1, X[k], axis=1)).sum()) for k in range(K)]
+        # sum(R * h*X) == sum(X * h'*R) with h' the time-reversed filter (the adjoint of a
+        # causal convolution): one filtering of R serves all K offset classes.
+        Rf = np.ascontiguousarray(lfilter(b1, a1, R[:, ::-1], axis=1)[:, ::-1])
+        W = np.array([theta * s[k] * float(np.vdot(X[k], Rf)) for k in range(K)])
+        Rl = np.ascontiguousarray(
+            lfilter([0.0, 1.0 - q], [1.0, -2 * q, q * q], R[:, ::-1], axis=1)[:, ::-1]
         )
-        lag_w = theta * float((R * lfilter([0.0, 1.0 - q], [1.0, -2 * q, q * q], Z, axis=1)).sum())
+        lag_w = theta * float(np.vdot(Z, Rl))
         parents = float((s @ colmass) @ (C @ (1.0 - q**remaining)))
         ll = float((C * np.log(np.maximum(lam, 1e-300))).sum() - mu.sum() * T - theta * parents)
         # M-step (exact ECM): theta profiled out, (q, sigma) maximise the expected
