@@ -515,6 +515,11 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(prep: PreparedData, config: BacktestConfig, imports: tuple[str, ...]) -> None:
     import importlib
 
+    from threadpoolctl import threadpool_limits
+
+    # One worker per core: BLAS/OpenMP pools of their own would oversubscribe the
+    # cores and spin (LightGBM models already default to one thread).
+    threadpool_limits(1)
     importlib.import_module("crimemap.forecast")  # registers the built-in models
     for m in imports:
         importlib.import_module(m)

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 from scipy import optimize, signal
+from threadpoolctl import threadpool_limits
 
 from crimemap.errors import InputError
 from crimemap.forecast._common import (
@@ -145,7 +146,10 @@ class ETASForecaster(BaseForecaster):
         a = float(units.cell_size)
         r_cells = max(1, int(round(float(self.max_distance) / a)))
         oc = offset_classes(units, r_cells)
-        fitted = _em(C, oc, a, units, self)
+        # One BLAS thread: the EM's matrices are small, and a threaded BLAS (also
+        # inside L-BFGS-B) mostly spins, badly so when other processes share the cores.
+        with threadpool_limits(1):
+            fitted = _em(C, oc, a, units, self)
         self.units_ = units
         self.until_ = until
         self.resolution_ = res
@@ -231,8 +235,10 @@ def _em(
     """EM on the binned counts; see the module docstring."""
     n, T = C.shape
     K = len(oc.classes)
-    # C-ordered: the per-class dot products below run along rows.
-    X = [np.ascontiguousarray(A @ C, dtype=float) for A in oc.adjacency]  # neighbours' counts
+    # Neighbours' counts per offset class, stacked (K, n, T). The contractions below
+    # use einsum, not BLAS: these are small, and a threaded BLAS spinning on a busy
+    # machine made each dot product 100x slower.
+    X = np.stack([np.asarray(A @ C, dtype=float) for A in oc.adjacency])
     colmass = np.stack([np.asarray(A.sum(axis=0)).ravel() for A in oc.adjacency])  # (K, n)
     remaining = np.arange(T)[::-1].astype(float)  # bins left after each parent bin
     N = float(C.sum())
@@ -252,7 +258,7 @@ def _em(
     lfilter = signal.lfilter
     for it in range(1, int(p.max_iter) + 1):  # noqa: B007
         s = class_mass(oc.classes, oc.mult, sigma / a)
-        Z = sum(s[k] * X[k] for k in range(K))
+        Z = np.einsum("k,knt->nt", s, X)
         b1, a1 = [0.0, 1.0 - q], [1.0, -q]
         trig = lfilter(b1, a1, Z, axis=1)
         lam = mu[:, None] + theta * trig
@@ -262,11 +268,11 @@ def _em(
         # sum(R * h*X) == sum(X * h'*R) with h' the time-reversed filter (the adjoint of a
         # causal convolution): one filtering of R serves all K offset classes.
         Rf = np.ascontiguousarray(lfilter(b1, a1, R[:, ::-1], axis=1)[:, ::-1])
-        W = np.array([theta * s[k] * float(np.vdot(X[k], Rf)) for k in range(K)])
+        W = theta * s * np.einsum("knt,nt->k", X, Rf)
         Rl = np.ascontiguousarray(
             lfilter([0.0, 1.0 - q], [1.0, -2 * q, q * q], R[:, ::-1], axis=1)[:, ::-1]
         )
-        lag_w = theta * float(np.vdot(Z, Rl))
+        lag_w = theta * float(np.einsum("nt,nt->", Z, Rl))
         parents = float((s @ colmass) @ (C @ (1.0 - q**remaining)))
         ll = float((C * np.log(np.maximum(lam, 1e-300))).sum() - mu.sum() * T - theta * parents)
         # M-step (exact ECM): theta profiled out, (q, sigma) maximise the expected
