@@ -46,6 +46,8 @@ class IngestReport:
     counts : dict
         Rows by reason (``kept:…``, ``repaired:…``, ``merged:…``,
         ``rejected:…``).
+    file_ids : tuple of int
+        Ids the batch's files were stored under.
     """
 
     batch_id: int
@@ -58,6 +60,7 @@ class IngestReport:
     outcomes: int = 0
     stop_search: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    file_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from crimemap.errors import NotFoundError, StoreError
+from crimemap.store._renumber import from_file_id
 from crimemap.store._schema import DDL, SCHEMA_VERSION, TABLES
 from crimemap.store._sql import DUCKDB
 from crimemap.store.base import IngestReport, Store, Transaction
@@ -193,6 +194,10 @@ class DuckDBStore(Store):
             con = self._con
             try:
                 con.execute("BEGIN TRANSACTION")
+                (nxt,) = con.execute(
+                    "SELECT coalesce(max(file_id), 0) + 1 FROM files"
+                ).fetchone() or (1,)
+                batch = from_file_id(batch, int(nxt))
                 (bid,) = con.execute(
                     "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
                 ).fetchone() or (1,)
@@ -299,6 +304,7 @@ class DuckDBStore(Store):
             outcomes=n_out,
             stop_search=batch.stop_search.num_rows,
             counts={k: v for k, v in sorted(batch.counts.items()) if v},
+            file_ids=tuple(f.file_id for f in batch.files),
         )
 
     @staticmethod

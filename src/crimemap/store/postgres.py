@@ -46,6 +46,7 @@ from crimemap.store._pg_load import (
 )
 from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
 from crimemap.store._pg_tx import PgTransaction
+from crimemap.store._renumber import from_file_id
 from crimemap.store._schema import TABLES
 from crimemap.store._sql import POSTGRES, to_pyformat
 from crimemap.store.base import IngestReport, Store, Transaction
@@ -227,6 +228,11 @@ class PostgresStore(Store):
                 with conn.transaction(), conn.cursor() as cur:
                     # One writer at a time: batch ids are max + 1.
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+                    # Another writer may have taken the ids the batch was read with.
+                    (nxt,) = cur.execute(
+                        "SELECT coalesce(max(file_id), 0) + 1 FROM files"
+                    ).fetchone() or (1,)
+                    batch = from_file_id(batch, int(nxt))
                     (bid,) = cur.execute(
                         "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
                     ).fetchone() or (1,)
@@ -269,6 +275,7 @@ class PostgresStore(Store):
             outcomes=n_out,
             stop_search=batch.stop_search.num_rows,
             counts={k: v for k, v in sorted(batch.counts.items()) if v},
+            file_ids=tuple(f.file_id for f in batch.files),
         )
 
     @staticmethod
