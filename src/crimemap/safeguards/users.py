@@ -16,7 +16,7 @@ from crimemap.errors import InputError, NotFoundError
 from crimemap.safeguards._tables import AUDIT_LOCK
 from crimemap.safeguards.access import ALL_FORCES, Principal, Role, hash_token, new_token
 from crimemap.safeguards.audit import _actor, _append
-from crimemap.store import Store, Transaction
+from crimemap.store import Transaction
 
 __all__ = ["UserInfo", "add_user", "issue_token", "list_users", "revoke_user"]
 
@@ -75,7 +75,7 @@ def _issue(tx: Transaction, name: str, now: datetime) -> tuple[str, str]:
 
 
 def add_user(
-    store: Store,
+    store: Any,
     name: str,
     role: str | Role,
     forces: Iterable[str] = (),
@@ -122,7 +122,7 @@ def add_user(
     return UserInfo(name, r, tuple(fs), now, None, 1), token
 
 
-def issue_token(store: Store, name: str, *, actor: Any = "cli", now: datetime | None = None) -> str:
+def issue_token(store: Any, name: str, *, actor: Any = "cli", now: datetime | None = None) -> str:
     """A new API token for an existing, active user (e.g. to rotate tokens)."""
     now = now or _now()
     who, who_role = _actor(actor)
@@ -147,7 +147,7 @@ def issue_token(store: Store, name: str, *, actor: Any = "cli", now: datetime | 
 
 
 def revoke_user(
-    store: Store, name: str, *, actor: Any = "cli", now: datetime | None = None
+    store: Any, name: str, *, actor: Any = "cli", now: datetime | None = None
 ) -> UserInfo:
     """Revoke a user and every token of theirs (rows are kept for the audit trail).
 
@@ -188,7 +188,7 @@ def revoke_user(
     return UserInfo(name, Role.parse(row[0]), tuple(row[1]), row[2], now, 0)
 
 
-def list_users(store: Store, *, include_revoked: bool = True) -> list[UserInfo]:
+def list_users(store: Any, *, include_revoked: bool = True) -> list[UserInfo]:
     """Every user, by name, with their count of active tokens."""
     with store.transaction() as tx:
         rows = tx.execute(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from crimemap.errors import InputError, StoreError
 from crimemap.store._sql import Dialect
-from crimemap.store.base import IngestReport, Store, StoreStatus, Transaction
+from crimemap.store.base import Channel, IngestReport, Store, StoreStatus, Transaction
 from crimemap.store.embedded import DuckDBStore
 
 if TYPE_CHECKING:
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STORE",
+    "Channel",
     "Dialect",
     "DuckDBStore",
     "IngestReport",

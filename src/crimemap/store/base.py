@@ -9,7 +9,7 @@ without touching the readers.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from crimemap.table import IncidentTable
 if TYPE_CHECKING:
     from crimemap.ingest.pipeline import Batch
 
-__all__ = ["Dialect", "IngestReport", "Store", "StoreStatus", "Transaction"]
+__all__ = ["Channel", "Dialect", "IngestReport", "Store", "StoreStatus", "Transaction"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,27 @@ class Transaction(Protocol):
         ...
 
 
+class Channel(Protocol):
+    """A cross-process event channel of a store's database (see :meth:`Store.channel`)."""
+
+    def publish(self, payload: str) -> None:
+        """Send ``payload`` (short text) to every listener of the channel."""
+        ...
+
+    def listen(
+        self,
+        on_message: Callable[[str], None],
+        *,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        """Call ``on_message(payload)`` for every event, from a background thread."""
+        ...
+
+    def close(self) -> None:
+        """Stop listening and release the connections."""
+        ...
+
+
 class Store(ABC):
     """A store of incidents, outcomes, stop-and-search and provenance.
 
@@ -189,6 +210,19 @@ class Store(ABC):
     @abstractmethod
     def table(self, name: str) -> pa.Table:
         """A whole table (``outcomes``, ``stop_search``, ``rejects``, ``files`` ...)."""
+
+    #: True when several processes may write the store at once (a database
+    #: server); False for a store one process owns (the embedded DuckDB file).
+    multi_process: ClassVar[bool] = False
+
+    def channel(self, name: str) -> Channel | None:
+        """A channel to tell the other processes on this store what changed.
+
+        None when the store has one process (nothing to tell). The channel is
+        scoped to the store's schema, so stores in other schemas of the same
+        database do not hear it.
+        """
+        return None
 
     @abstractmethod
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:

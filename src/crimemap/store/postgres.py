@@ -45,6 +45,7 @@ from crimemap.store._pg_load import (
     write_provenance,
 )
 from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
+from crimemap.store._pg_notify import PgChannel
 from crimemap.store._pg_tx import PgTransaction
 from crimemap.store._renumber import from_file_id
 from crimemap.store._schema import TABLES
@@ -155,6 +156,13 @@ class PostgresStore(Store):
         return self._conn
 
     dialect = POSTGRES
+    multi_process = True
+
+    def channel(self, name: str) -> PgChannel:
+        """A ``LISTEN``/``NOTIFY`` channel named after ``name`` and the store's schema."""
+        with self._lock:
+            (schema,) = self._c().execute("SELECT current_schema()").fetchone() or ("public",)
+        return PgChannel(self._dsn, f"{name}:{schema}")
 
     @property
     def dsn(self) -> str:
