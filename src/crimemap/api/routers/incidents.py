@@ -184,7 +184,7 @@ async def post_incidents(
         },
     )
     if report.rows_inserted or report.rows_updated:
-        data = {
+        event = {
             "batch_id": report.batch_id,
             "rows_inserted": report.rows_inserted,
             "layers": ["incidents", "hotspots", "emerging"],
@@ -195,8 +195,8 @@ async def post_incidents(
         }
         # Other workers (PostgreSQL) get the file ids instead of the cells: they
         # load those files' counts into their own index.
-        relay = {k: v for k, v in data.items() if k not in ("cells", "version")}
-        state.broker.publish("change", data, relay={**relay, "file_ids": change["file_ids"]})
+        relay = {k: v for k, v in event.items() if k not in ("cells", "version")}
+        state.broker.publish("change", event, relay={**relay, "file_ids": change["file_ids"]})
     return IngestResult(
         batch_id=report.batch_id,
         rows_read=report.rows_read,
