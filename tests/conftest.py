@@ -3,12 +3,17 @@
 Tests that need the real public data in ``../shared/data`` use the
 ``shared_data`` fixture: it skips locally when the data is absent but FAILS
 when ``CI=true``, so CI can never pass silently without the real data.
+Stores of both backends (DuckDB, PostgreSQL) come from ``open_store_of``
+and ``open_session_store_of``, with the same policy for the PostgreSQL
+server (``CRIMEMAP_TEST_PG_URL``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +60,50 @@ def lsoa_dir(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def imd_dir(shared_data: Path) -> Path:
     return _require(shared_data / "imd-2019")
+
+
+# ----------------------------------------------------------------- stores
+# Every test that needs a store takes one of these, parametrised over the
+# backends (see tests/_backends.py); the PostgreSQL cases need
+# CRIMEMAP_TEST_PG_URL (skip locally, FAIL when CI=true).
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of the test PostgreSQL database (with PostGIS)."""
+    from tests._backends import pg_test_url
+
+    return pg_test_url()
+
+
+@pytest.fixture()
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema name in the test database, dropped after the test."""
+    from tests._backends import drop_schema, new_schema
+
+    schema = new_schema()
+    yield schema
+    drop_schema(pg_url, schema)
+
+
+def _pg_url_for(backend: str, request: pytest.FixtureRequest) -> str | None:
+    return str(request.getfixturevalue("pg_url")) if backend == "postgres" else None
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def open_store_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Opener of fresh stores of each backend in turn (calling it again reopens)."""
+    from tests._backends import opener
+
+    yield from opener(request.param, tmp_path, _pg_url_for(request.param, request))
+
+
+@pytest.fixture(scope="session", params=["duckdb", "postgres"])
+def open_session_store_of(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """Like ``open_store_of`` for stores built once per session (read-mostly fixtures)."""
+    from tests._backends import opener
+
+    folder = tmp_path_factory.mktemp(f"stores-{request.param}")
+    yield from opener(request.param, folder, _pg_url_for(request.param, request))

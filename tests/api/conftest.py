@@ -1,9 +1,14 @@
-"""Fixtures for the API tests: stores built from real police.uk extracts, apps, a live server."""
+"""Fixtures for the API tests: stores built from real police.uk extracts, apps, a live server.
+
+Every store fixture is parametrised over the backends (DuckDB, PostgreSQL;
+see ``tests/conftest.py``), so every API test runs on both. The read-mostly
+twelve-month store is built once per session and backend.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +19,7 @@ from crimemap.api import create_app
 from crimemap.ingest import ingest
 from crimemap.safeguards import add_user
 from crimemap.settings import Settings
-from crimemap.store import open_store
-from crimemap.store.embedded import DuckDBStore
+from crimemap.store import Store
 
 FORCE = "north-yorkshire"
 #: Twelve months: enough for the emerging hot spot analysis (>= 10 periods).
@@ -44,7 +48,7 @@ def make_settings(tmp: Path, **kw: object) -> Settings:
 _USERS = itertools.count()
 
 
-def bearer(store: DuckDBStore, role: str = "admin", forces: tuple[str, ...] = ()) -> dict[str, str]:
+def bearer(store: Store, role: str = "admin", forces: tuple[str, ...] = ()) -> dict[str, str]:
     """Headers of a new user of ``role`` (a fresh name each call) on ``store``."""
     _, token = add_user(store, f"test-{role}-{next(_USERS)}", role, forces)
     return {"Authorization": f"Bearer {token}"}
@@ -63,18 +67,15 @@ def settings_for() -> object:
 
 
 @pytest.fixture(scope="session")
-def ny_store(police_uk: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+def ny_store(police_uk: Path, open_session_store_of: Callable[..., Store]) -> Store:
     """A read-mostly store: twelve months of North Yorkshire (tests must not write to it)."""
-    path = tmp_path_factory.mktemp("api") / "t.duckdb"
-    st = open_store(path)
-    assert isinstance(st, DuckDBStore)
+    st = open_session_store_of("ny")
     ingest(st, [street_file(police_uk, m) for m in MONTHS])
-    yield st
-    st.close()
+    return st
 
 
 @pytest.fixture(scope="session")
-def client(ny_store: DuckDBStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(ny_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """An admin's client on the twelve-month store."""
     app = create_app(make_settings(tmp_path_factory.mktemp("api-out")), store=ny_store)
     with TestClient(app, headers=bearer(ny_store)) as c:
@@ -82,17 +83,15 @@ def client(ny_store: DuckDBStore, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture()
-def write_store(police_uk: Path, tmp_path: Path) -> Iterator[DuckDBStore]:
+def write_store(police_uk: Path, open_store_of: Callable[..., Store]) -> Store:
     """A small store of its own for tests that write (two months)."""
-    st = open_store(tmp_path / "w.duckdb")
-    assert isinstance(st, DuckDBStore)
+    st = open_store_of("w")
     ingest(st, [street_file(police_uk, m) for m in MONTHS[:2]])
-    yield st
-    st.close()
+    return st
 
 
 @pytest.fixture()
-def write_client(write_store: DuckDBStore, tmp_path: Path) -> Iterator[TestClient]:
+def write_client(write_store: Store, tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(tmp_path, forecast_on_start=False), store=write_store)
     with TestClient(app, headers=bearer(write_store)) as c:
         yield c

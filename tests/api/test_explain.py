@@ -27,10 +27,10 @@ def test_series_matches_store(client: TestClient, ny_store: DuckDBStore) -> None
     r = client.get("/api/series", params={"cell": cell, "categories": "violence"})
     assert r.status_code == 200
     s = r.json()
-    rows = ny_store.sql(
-        """SELECT strftime(t_start, '%Y-%m') AS m, count(*) AS n FROM incidents
+    rows = ny_store.query(
+        f"""SELECT {ny_store.dialect.month()} AS m, count(*) AS n FROM incidents
            WHERE CAST(floor(x / 500) AS BIGINT) = ? AND CAST(floor(y / 500) AS BIGINT) = ?
-             AND category = 'violent-crime' GROUP BY 1""",
+             AND category = 'violent-crime' GROUP BY 1""",  # noqa: S608 (dialect constant)
         [int(i), int(j)],
     ).to_pylist()
     want = {r["m"]: r["n"] for r in rows}

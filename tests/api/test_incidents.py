@@ -16,7 +16,7 @@ UK = "-8.5,49.8,2.0,60.0"
 
 
 def _count(store: DuckDBStore) -> int:
-    return int(store.sql("SELECT count(*) AS n FROM incidents").to_pylist()[0]["n"])
+    return int(store.query("SELECT count(*) AS n FROM incidents").to_pylist()[0]["n"])
 
 
 def _item(**kw: object) -> dict[str, object]:
@@ -54,7 +54,7 @@ def test_json_batch_is_stored_and_layers_update(
     assert _count(write_store) == before + 3
     # The cached layer was replaced: the cell holds the new incidents.
     assert _cell_value(write_client, cell, categories="burglary") == v0 + 2
-    row = write_store.sql(
+    row = write_store.query(
         "SELECT force, category, t_precision, loc_precision FROM incidents WHERE incident_id = 'x3'"
     ).to_pylist()
     assert row == [

@@ -25,9 +25,10 @@ def _features(client: TestClient, layer: str, **params: object) -> dict:
 
 
 def _sql_count(store: DuckDBStore, cats: frozenset[str], start: str, end: str) -> int:
-    rows = store.sql(
-        """SELECT count(*) AS n FROM incidents WHERE x IS NOT NULL AND list_contains(?, category)
-           AND t_start >= ?::TIMESTAMP AND t_start < ?::TIMESTAMP""",
+    rows = store.query(
+        """SELECT count(*) AS n FROM incidents
+           WHERE x IS NOT NULL AND category = ANY(CAST(? AS TEXT[]))
+           AND t_start >= CAST(? AS TIMESTAMP) AND t_start < CAST(? AS TIMESTAMP)""",
         [sorted(cats), start, end],
     ).to_pylist()
     return int(rows[0]["n"])
@@ -92,9 +93,9 @@ def test_hotspots_match_gi_star_on_the_study_area(
     ids = [f["properties"]["id"] for f in fc["features"]]
     ij = np.array([[int(v) for v in s.split(":")[1:]] for s in ids])
     # Independent recount of every study cell from the store, then Gi*.
-    rows = ny_store.sql(
+    rows = ny_store.query(
         """SELECT CAST(floor(x / 4000) AS BIGINT) AS i, CAST(floor(y / 4000) AS BIGINT) AS j,
-                  count(*) FILTER (WHERE list_contains(?, category)) AS n
+                  count(*) FILTER (WHERE category = ANY(CAST(? AS TEXT[]))) AS n
            FROM incidents WHERE x IS NOT NULL GROUP BY 1, 2""",
         [sorted(crime_set("all-crime"))],
     ).to_pandas()

@@ -78,7 +78,7 @@ def test_lsoa_outlines_from_the_bundled_sample(
     feats = r.json()["features"]
     codes = {
         row["lsoa"]
-        for row in ny_store.sql(
+        for row in ny_store.query(
             "SELECT DISTINCT lsoa FROM incidents WHERE lsoa IS NOT NULL"
         ).to_pylist()
     }

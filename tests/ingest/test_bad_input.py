@@ -16,8 +16,9 @@ from ._helpers import HEADER, row, write
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> DuckDBStore:
-    st = DuckDBStore(tmp_path / "s.duckdb")
+def store(tmp_path: Path, open_store_of) -> DuckDBStore:  # type: ignore[no-untyped-def]
+    """A store of each backend with a known-good baseline."""
+    st = open_store_of()
     # A known-good baseline so "unchanged" is meaningful.
     ingest(
         st,

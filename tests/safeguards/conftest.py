@@ -1,18 +1,15 @@
-"""Fixtures for the safeguards tests: an in-memory store with the safeguard tables."""
+"""Fixtures for the safeguards tests: a fresh store of each backend (the store creates the tables)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
-from crimemap.safeguards import ensure_tables
-from crimemap.store import DuckDBStore
+from crimemap.store import Store
 
 
 @pytest.fixture
-def store() -> Iterator[DuckDBStore]:
-    s = DuckDBStore(":memory:")
-    ensure_tables(s)
-    yield s
-    s.close()
+def store(open_store_of: Callable[..., Store]) -> Store:
+    """A fresh, empty store of each backend in turn (DuckDB file, PostgreSQL schema)."""
+    return open_store_of()

@@ -28,11 +28,10 @@ from crimemap.store._schema import TABLES
 def _scan_store(store, needle: str) -> list[str]:
     """Every (table, column) whose text contains ``needle``, over every table."""
     hits = []
-    for table in (*TABLES, *SAFEGUARD_TABLES, "meta"):
-        rows = store._con.execute(f"SELECT * FROM {table}").fetchall()
-        cols = [d[0] for d in store._con.description]
-        for row in rows:
-            for c, v in zip(cols, row, strict=True):
+    meta = "meta" if store.dialect.name == "duckdb" else "schema_version"
+    for table in (*TABLES, *SAFEGUARD_TABLES, meta):
+        for row in store.query(f"SELECT * FROM {table}").to_pylist():  # noqa: S608
+            for c, v in row.items():
                 if v is not None and needle in str(v):
                     hits.append(f"{table}.{c}")
     return hits
@@ -47,7 +46,7 @@ def test_token_is_stored_only_as_a_hash(store):
         assert _scan_store(store, tok) == []
         assert _scan_store(store, secret) == []
         assert _scan_store(store, secret[:16]) == []
-    hashes = [r[0] for r in store._con.execute("SELECT hash FROM tokens").fetchall()]
+    hashes = store.query("SELECT hash FROM tokens")["hash"].to_pylist()
     assert len(hashes) == 3 and all(h.startswith("$argon2id$") for h in hashes)
 
 

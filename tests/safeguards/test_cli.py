@@ -67,7 +67,7 @@ def test_users_and_audit_commands(tmp_path, monkeypatch):
     r = run(app, ["audit", "show", "--store", db])
     assert "user.add" in r.output and "user.revoke" in r.output
     with DuckDBStore(db) as st:
-        st._con.execute("DELETE FROM audit_log WHERE seq = 1")
+        st.execute("DELETE FROM audit_log WHERE seq = 1")
     r = run(app, ["audit", "verify", "--store", db])
     assert r.exit_code == 1 and "row 2" in r.output
 
@@ -82,7 +82,7 @@ def test_transparency_command(tmp_path, monkeypatch):
     text = (tmp_path / "t" / "transparency.md").read_text()
     assert "Test PD" in text and "No person-level prediction" in text
     with DuckDBStore(db) as st:
-        rows = st._con.execute("SELECT action FROM audit_log").fetchall()
+        rows = [tuple(r.values()) for r in st.query("SELECT action FROM audit_log").to_pylist()]
     assert rows == [("transparency.record",)]
 
 
@@ -117,5 +117,7 @@ def test_fairness_command_on_an_ingested_store(tmp_path, monkeypatch, police_uk,
     assert (out / "fairness.html").exists() and (out / "fairness.json").exists()
     assert "joined to IMD 2019" in r.output
     with DuckDBStore(db) as st:
-        (row,) = st._con.execute("SELECT action, force FROM audit_log").fetchall()
+        (row,) = [
+            tuple(r.values()) for r in st.query("SELECT action, force FROM audit_log").to_pylist()
+        ]
     assert row == ("fairness.report", "north-yorkshire")

@@ -118,7 +118,7 @@ def test_switch_off_conditions_are_triggered(sample_store, tmp_path):
             fairness=_fairness(tmp_path, [concern]),
         )
         assert set(rec.triggered) == {"accuracy", "fairness", "data"}
-        st._con.execute("UPDATE audit_log SET actor = 'x'")  # break the chain
+        st.execute("UPDATE audit_log SET actor = 'x'")  # break the chain
         rec2 = build_record(st, config={"model": "ewm"}, now=datetime(2025, 1, 1))
         assert rec2.triggered == ("audit",)
         assert rec2.data["accuracy"]["available"] is False

@@ -489,3 +489,23 @@ def test_postgres_sql_returns_typed_arrow(pg_url: str, pg_schema: str) -> None:
         with pytest.raises(StoreError):
             st.sql("SELECT * FROM no_such_table")
         assert len(st.incidents()) == 0  # the connection survives a failed query
+
+
+def test_batches_read_against_the_same_next_file_id_get_distinct_ids(
+    store: Store, tmp_path: Path
+) -> None:
+    """Two writers (API workers) read batches at once; the second is renumbered, not refused."""
+    a = write(tmp_path / "2024-01-north-yorkshire-street.csv", [row("a"), row("b")])
+    b = write(tmp_path / "2024-02-north-yorkshire-street.csv", [row("c", month="2024-02")])
+    first = store.next_file_id()
+    ba = read_batch([a], first_file_id=first)
+    bb = read_batch([b], first_file_id=first)
+    ra, rb = store.write_batch(ba), store.write_batch(bb)
+    assert ra.file_ids == (first,) and rb.file_ids == (first + 1,)
+    by_file = {
+        r["incident_id"]: r["file_id"]
+        for r in store.query("SELECT incident_id, file_id FROM incidents").to_pylist()
+    }
+    assert by_file == {"a": first, "b": first, "c": first + 1}
+    files = store.query("SELECT file_id, path FROM files ORDER BY file_id").to_pylist()
+    assert [Path(f["path"]).name for f in files] == [a.name, b.name]

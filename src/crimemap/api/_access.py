@@ -73,7 +73,7 @@ class Guard:
     ----------
     settings : Settings
         Rate limit, session key and lifetimes, cookie flags.
-    store : DuckDBStore
+    store : Store
         The store holding users, tokens and the audit log.
     clock : callable
         Wall-clock seconds (sessions); tests may pass a fake one.

@@ -21,7 +21,7 @@ from crimemap.errors import InsufficientDataError
 from crimemap.evaluate.operational import forecast_next
 from crimemap.evaluate.spec import ModelSpec
 from crimemap.forecast import get_model
-from crimemap.store.embedded import DuckDBStore
+from crimemap.store import Store
 from crimemap.taxonomy import crime_set
 
 __all__ = ["CurrentForecast", "DRIVER_LABELS", "load_or_compute"]
@@ -85,7 +85,7 @@ def _month(t: np.datetime64) -> str:
     return str(t.astype("datetime64[M]"))
 
 
-def compute(store: DuckDBStore, *, model: str, size: float, crime_set_name: str) -> CurrentForecast:
+def compute(store: Store, *, model: str, size: float, crime_set_name: str) -> CurrentForecast:
     """Fit ``model`` per force and forecast the month after the data ends."""
     cats = crime_set(crime_set_name)
     spec = ModelSpec.parse(model)
@@ -180,7 +180,7 @@ def load(path: Path) -> CurrentForecast:
 
 
 def load_or_compute(
-    store: DuckDBStore,
+    store: Store,
     folder: Path,
     *,
     model: str,
@@ -189,13 +189,17 @@ def load_or_compute(
     version: tuple[int, int],
 ) -> CurrentForecast:
     """The cached forecast for this data version, computing and saving it if missing."""
+    db = getattr(store, "path", None)  # a DuckDB file; a server store is named by its URL
+    ident = (
+        store.url if db is None else (":memory:" if db == ":memory:" else str(Path(db).resolve()))
+    )
     key = {
         "format": 2,
         "model": model,
         "size": size,
         "crime_set": crime_set_name,
         "version": list(version),
-        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else ":memory:",
+        "store": ident,
     }
     path = _path(folder, key)
     if path.exists():

@@ -5,6 +5,13 @@ Writers (upload handlers, possibly in worker threads) publish through
 :meth:`Broker.publish`, which hands the event to the loop thread-safely; a
 slow client whose queue is full loses its oldest events rather than holding
 up everyone else (it refetches its view on the next event anyway).
+
+With several API workers on one PostgreSQL store, each worker's broker is
+attached to the store's event channel (``LISTEN``/``NOTIFY``): an event
+published in one worker is delivered to its own connections at once and
+relayed, in a compact form (no cell list; at most 8000 bytes), to every
+other worker, which brings its own state up to date (``on_remote``) before
+passing the event on to its connections.
 """
 
 from __future__ import annotations
@@ -13,10 +20,21 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import threading
+import uuid
+from collections.abc import Callable
 from typing import Any
 
+from crimemap.errors import CrimemapError
+from crimemap.store import Channel
+
 __all__ = ["Broker"]
+
+log = logging.getLogger("crimemap.api")
+
+#: Turns a relayed event into the data sent to this worker's clients (None: drop it).
+OnRemote = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 
 
 class Broker:
@@ -28,6 +46,33 @@ class Broker:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.maxsize = maxsize
+        self.origin = uuid.uuid4().hex[:12]
+        self._channel: Channel | None = None
+        self._on_remote: OnRemote | None = None
+
+    def attach(self, channel: Channel, on_remote: OnRemote) -> None:
+        """Relay events through ``channel`` and receive the other workers' events from it."""
+        self._channel, self._on_remote = channel, on_remote
+        channel.listen(self._received)
+
+    def detach(self) -> None:
+        """Stop relaying (at shutdown)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def _received(self, payload: str) -> None:
+        # Runs in the channel's listener thread.
+        try:
+            msg = json.loads(payload)
+            event, origin, data = str(msg["event"]), msg.get("origin"), dict(msg["data"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if origin == self.origin or self._on_remote is None:
+            return  # our own event, already delivered
+        local = self._on_remote(event, data)
+        if local is not None:
+            self._deliver(self._format(event, local))
 
     @property
     def clients(self) -> int:
@@ -56,12 +101,32 @@ class Broker:
                     q.get_nowait()
             q.put_nowait(msg)
 
-    def publish(self, event: str, data: dict[str, Any]) -> str:
-        """Send ``data`` as an SSE message of type ``event`` to every connection."""
-        msg = f"id: {next(self._ids)}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    def _format(self, event: str, data: dict[str, Any]) -> str:
+        return f"id: {next(self._ids)}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+    def publish(
+        self, event: str, data: dict[str, Any], *, relay: dict[str, Any] | None = None
+    ) -> str:
+        """Send ``data`` as an SSE message of type ``event`` to every connection.
+
+        With a channel attached, ``relay`` (default: ``data`` without its
+        cell list) goes to the other workers; it must stay under 8000 bytes.
+        """
+        msg = self._format(event, data)
+        self._deliver(msg)
+        if self._channel is not None:
+            body = relay if relay is not None else {k: v for k, v in data.items() if k != "cells"}
+            payload = {"origin": self.origin, "event": event, "data": body}
+            try:
+                self._channel.publish(json.dumps(payload, separators=(",", ":")))
+            except CrimemapError as exc:  # the write is committed: report, do not fail it
+                log.warning("could not relay %s event to the other workers: %s", event, exc)
+        return msg
+
+    def _deliver(self, msg: str) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
-            return msg
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -70,4 +135,3 @@ class Broker:
             self._put_all(msg)
         else:
             loop.call_soon_threadsafe(self._put_all, msg)
-        return msg

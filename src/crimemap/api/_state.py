@@ -4,6 +4,15 @@ DuckDB allows one read-write process per file, so the API process owns the
 only connection (the store gives each query its own cursor) and every
 upload goes through :meth:`AppState.ingest_files`, which also keeps the
 in-memory index and caches in step with the store.
+
+On PostgreSQL several API processes (workers) share the database. Each
+keeps its own index; an upload to one worker is relayed to the others
+through the store's event channel (``LISTEN``/``NOTIFY``, see
+:mod:`crimemap.api._live`) with the ids of the files it stored, and each
+worker adds those files' counts to its index (:meth:`AppState.apply_remote`)
+before telling its own maps. File ids grow in commit order (the store
+allocates them under its write lock), so the index records the highest file
+id it was built from and never counts a file twice.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from crimemap.api._live import Broker
 from crimemap.errors import CrimemapError, StoreError
 from crimemap.ingest import ingest
 from crimemap.settings import Settings
-from crimemap.store.embedded import DuckDBStore
+from crimemap.store import Store
 from crimemap.taxonomy import crime_set
 
 __all__ = ["AppState"]
@@ -52,18 +61,22 @@ class AppState:
     ----------
     settings : Settings
         The configuration.
-    store : DuckDBStore
-        The open store (owned by the app from now on).
+    store : Store
+        The open store, of either backend (owned by the app from now on).
     """
 
-    def __init__(self, settings: Settings, store: DuckDBStore, cache_size: int = 256) -> None:
-        if not isinstance(store, DuckDBStore):
-            raise StoreError("the API serves the embedded DuckDB store")
+    def __init__(self, settings: Settings, store: Store, cache_size: int = 256) -> None:
+        if not isinstance(store, Store):
+            raise StoreError(f"the API serves a crimemap store, not {type(store).__name__}")
         self.settings = settings
         self.store = store
         self.crs = q.main_crs(store)
         self.index = CellIndex(self.crs)
-        self.index.add(q.cell_month_counts(store, self.crs))
+        # Files up to this id are in the index, and any above it listed in _loaded.
+        self._upto = q.max_file_id(store)
+        self._loaded: set[int] = set()
+        self._index_lock = threading.Lock()
+        self.index.add(q.cell_month_counts(store, self.crs, max_file_id=self._upto))
         self.version = q.data_version(store)
         self.broker = Broker()
         self.forecast: CurrentForecast | None = None
@@ -197,7 +210,6 @@ class AppState:
         months and forces of the new incidents.
         """
         with self.write_lock:
-            before = self.store.next_file_id()
             report = ingest(
                 self.store,
                 list(paths),
@@ -209,16 +221,35 @@ class AppState:
                 ),
                 threads=1,
             )
-            after = self.store.next_file_id()
-            change: dict[str, Any] = {
-                "cells": np.zeros((0, 2), np.int64),
-                "months": [],
-                "forces": [],
-            }
-            if report.rows_inserted:
-                new = q.cell_month_counts(self.store, self.crs, file_ids=list(range(before, after)))
+            change = self._add_files(list(report.file_ids))
+            change["file_ids"] = list(report.file_ids)
+        return report, change
+
+    def _add_files(self, file_ids: list[int]) -> dict[str, Any]:
+        """Add the counts of stored files not yet in the index; refresh the data version."""
+        change: dict[str, Any] = {"cells": np.zeros((0, 2), np.int64), "months": [], "forces": []}
+        with self._index_lock:
+            todo = sorted(f for f in set(file_ids) if f > self._upto and f not in self._loaded)
+            if todo:
+                new = q.cell_month_counts(self.store, self.crs, file_ids=todo)
+                self._loaded.update(todo)
                 change["cells"] = self.index.add(new)
                 change["months"] = sorted({month_label(int(m)) for m in new["month"].to_pylist()})
                 change["forces"] = sorted(set(new["force"].to_pylist()))
             self.version = q.data_version(self.store)
-        return report, change
+        return change
+
+    # ------------------------------------------------------- other workers
+    def start_relay(self) -> None:
+        """Hear the other workers' uploads (PostgreSQL stores; nothing to do on DuckDB)."""
+        channel = self.store.channel("crimemap_events")
+        if channel is not None:
+            self.broker.attach(channel, self.apply_remote)
+
+    def apply_remote(self, event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Bring the index up to date with another worker's upload; the event for our maps."""
+        if event != "change":
+            return data
+        change = self._add_files([int(f) for f in data.pop("file_ids", [])])
+        cells = [f"g{q.BASE_CELL_M:g}:{i}:{j}" for i, j in change["cells"]]
+        return {**data, "cells": cells[:2000], "version": list(self.version)}

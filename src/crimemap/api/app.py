@@ -29,8 +29,7 @@ from crimemap.api.routers import (
     transparency,
 )
 from crimemap.settings import Settings
-from crimemap.store import open_store
-from crimemap.store.embedded import DuckDBStore
+from crimemap.store import Store, open_store
 
 __all__ = ["create_app", "static_dir"]
 
@@ -63,31 +62,36 @@ def static_dir() -> Path:
     return Path(str(resources.files("crimemap") / "web" / "static"))
 
 
-def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
     """Build the API and the map on one store.
+
+    Also the factory of each worker process of ``crimemap serve --workers N``
+    (uvicorn calls it without arguments: the settings come from the
+    environment).
 
     Parameters
     ----------
     settings : Settings, optional
         Configuration; ``Settings()`` (environment) by default.
-    store : DuckDBStore, optional
-        An open store to serve; by default ``settings.store`` is opened
-        read-write and owned (and closed) by the app.
+    store : Store, optional
+        An open store to serve (DuckDB or PostgreSQL); by default
+        ``settings.store`` is opened read-write and owned (and closed) by the app.
     """
     settings = settings or Settings()
     owned = store is None
     st = store if store is not None else open_store(settings.store)
-    if not isinstance(st, DuckDBStore):  # pragma: no cover - other backends are not served
-        raise TypeError("the API serves the embedded DuckDB store")
     state = AppState(settings, st)
     guard = Guard(settings, st)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Hear the other workers' uploads from the start (PostgreSQL only).
+        await run_in_threadpool(state.start_relay)
         if settings.forecast_on_start and state.forecast is None:
             await run_in_threadpool(state.load_forecast)
         await run_in_threadpool(state.warm_up)
         yield
+        await run_in_threadpool(state.broker.detach)
         if owned:
             st.close()
 

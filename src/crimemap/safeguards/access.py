@@ -33,7 +33,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from crimemap.errors import AccessDenied, AuthenticationError, NotFoundError
-from crimemap.safeguards._tables import connection, ensure_tables, lock
 
 __all__ = [
     "ACTIONS",
@@ -228,10 +227,8 @@ def authenticate(store: Any, token: str | None) -> Principal:
     if not token:
         raise AuthenticationError("missing API token")
     token_id = parse_token(token)
-    ensure_tables(store)
-    con = connection(store)
-    with lock(store):
-        row = con.execute(
+    with store.transaction() as tx:
+        row = tx.execute(
             """SELECT t.hash, u.name, u.role, u.forces FROM tokens t JOIN users u
                ON t.user_name = u.name
                WHERE t.token_id = ? AND t.revoked_at IS NULL AND u.revoked_at IS NULL""",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crimemap.errors import InputError
-from crimemap.safeguards._tables import connection, ensure_tables, lock
+from crimemap.safeguards._tables import AUDIT_LOCK
 from crimemap.safeguards.access import Principal, authorise
 from crimemap.safeguards.audit import _append
 
@@ -76,44 +76,38 @@ def annotate(
     if len(reason) > 2000 or not unit_id or len(unit_id) > 200:
         raise InputError("annotation reason (max 2000) or unit id (max 200) too long or empty")
     now = (now or datetime.now(UTC)).replace(tzinfo=None)
-    ensure_tables(store)
-    con = connection(store)
-    with lock(store):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            (aid,) = con.execute(
-                "SELECT coalesce(max(annotation_id), 0) + 1 FROM annotations"
-            ).fetchone()
-            row = _append(
-                con,
-                actor=principal.user,
-                role=principal.role.value,
-                action="annotate",
-                force=force,
-                area=unit_id,
-                n_rows=1,
-                detail={"annotation_id": int(aid), "action": action, "reason": reason},
-                now=now,
-            )
-            con.execute(
-                "INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [aid, now, principal.user, unit_id, action, reason, row.seq],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with store.transaction() as tx:
+        # The id is allocated under the audit lock, so concurrent writers in
+        # other processes cannot take the same one.
+        tx.lock(AUDIT_LOCK)
+        (aid,) = tx.execute(
+            "SELECT coalesce(max(annotation_id), 0) + 1 FROM annotations"
+        ).fetchone() or (1,)
+        row = _append(
+            tx,
+            actor=principal.user,
+            role=principal.role.value,
+            action="annotate",
+            force=force,
+            area=unit_id,
+            n_rows=1,
+            detail={"annotation_id": int(aid), "action": action, "reason": reason},
+            now=now,
+        )
+        tx.execute(
+            "INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [aid, now, principal.user, unit_id, action, reason, row.seq],
+        )
     return Annotation(int(aid), now, principal.user, unit_id, action, reason, row.seq)
 
 
 def list_annotations(store: Any, *, unit_id: str | None = None) -> list[Annotation]:
     """Stored annotations (of one place when ``unit_id`` is given), oldest first."""
-    ensure_tables(store)
-    con = connection(store)
-    with lock(store):
-        rows = con.execute(
+    with store.transaction() as tx:
+        rows = tx.execute(
             """SELECT annotation_id, ts, user_name, unit_id, action, reason, audit_seq
-               FROM annotations WHERE ? IS NULL OR unit_id = ? ORDER BY annotation_id""",
+               FROM annotations WHERE CAST(? AS TEXT) IS NULL OR unit_id = ?
+               ORDER BY annotation_id""",
             [unit_id, unit_id],
         ).fetchall()
     return [Annotation(*r) for r in rows]

@@ -23,6 +23,13 @@ seen from the table alone: anchor :func:`chain_head` outside the database
 The library never updates or deletes audit rows; the chain makes tampering
 by someone with write access to the file *detectable*, not impossible.
 
+Several writers (API workers, the CLI) may append at once on a PostgreSQL
+store: each append reads the head and inserts the next row in one
+transaction holding a database-wide lock (:data:`AUDIT_LOCK`), so ``seq``
+and ``prev_hash`` never fork. The chain is computed in Python from the same
+values on both backends (timestamps are naive UTC with microseconds), so an
+audit log copied from one backend to the other verifies unchanged.
+
 References
 ----------
 Schneier, B. & Kelsey, J. (1999). Secure audit logs to support computer
@@ -41,7 +48,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crimemap.errors import InputError
-from crimemap.safeguards._tables import connection, ensure_tables, lock
+from crimemap.safeguards._tables import AUDIT_LOCK
+from crimemap.store import Store, Transaction
 
 __all__ = [
     "AUDITED_ACTIONS",
@@ -174,7 +182,7 @@ def _now() -> datetime:
 
 
 def _append(
-    con: Any,
+    tx: Transaction,
     *,
     actor: str,
     role: str,
@@ -185,10 +193,12 @@ def _append(
     detail: Mapping[str, Any] | None,
     now: datetime | None,
 ) -> AuditRow:
-    """Append one row on an open connection (caller holds the lock / transaction)."""
+    """Append one row inside the caller's transaction (which then holds :data:`AUDIT_LOCK`)."""
     if action not in AUDITED_ACTIONS:
         raise InputError(f"unknown audit action {action!r}")
-    last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    # The head is read under the lock, so no other writer can chain to it too.
+    tx.lock(AUDIT_LOCK)
+    last = tx.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
     fields = {
         "seq": seq,
@@ -204,7 +214,7 @@ def _append(
         ),
     }
     h = row_hash(prev, fields)
-    con.execute(
+    tx.execute(
         "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [*(fields[k] for k in _FIELDS), prev, h],
     )
@@ -212,7 +222,7 @@ def _append(
 
 
 def record(
-    store: Any,
+    store: Store,
     actor: Any,
     action: str,
     *,
@@ -226,8 +236,8 @@ def record(
 
     Parameters
     ----------
-    store : DuckDBStore
-        The store.
+    store : Store
+        The store (either backend).
     actor : Principal or str
         Who acted: a :class:`~crimemap.safeguards.access.Principal` (its user
         and role are recorded) or a plain name such as ``"cli"`` (role
@@ -239,28 +249,19 @@ def record(
     now : datetime, optional
         Timestamp (UTC); defaults to the current time.
     """
-    ensure_tables(store)
     name, role = _actor(actor)
-    con = connection(store)
-    with lock(store):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = _append(
-                con,
-                actor=name,
-                role=role,
-                action=action,
-                force=force,
-                area=area,
-                n_rows=n_rows,
-                detail=detail,
-                now=now,
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    return row
+    with store.transaction() as tx:
+        return _append(
+            tx,
+            actor=name,
+            role=role,
+            action=action,
+            force=force,
+            area=area,
+            n_rows=n_rows,
+            detail=detail,
+            now=now,
+        )
 
 
 def _actor(actor: Any) -> tuple[str, str]:
@@ -270,35 +271,33 @@ def _actor(actor: Any) -> tuple[str, str]:
     return str(actor.user), str(getattr(role, "value", role))
 
 
-def audit_rows(store: Any, *, limit: int | None = None) -> list[AuditRow]:
+def audit_rows(store: Store, *, limit: int | None = None) -> list[AuditRow]:
     """Audit rows in chain order (the last ``limit`` rows when given)."""
-    ensure_tables(store)
-    con = connection(store)
     cols = ", ".join((*_FIELDS, "prev_hash", "hash"))
-    with lock(store):
+    with store.transaction() as tx:
         if limit is None:
-            rows = con.execute(f"SELECT {cols} FROM audit_log ORDER BY seq").fetchall()  # noqa: S608 (constant columns)
+            rows = tx.execute(f"SELECT {cols} FROM audit_log ORDER BY seq").fetchall()  # noqa: S608 (constant columns)
         else:
-            rows = con.execute(
-                f"SELECT * FROM (SELECT {cols} FROM audit_log ORDER BY seq DESC LIMIT ?) ORDER BY seq",  # noqa: S608 (constant columns)
+            rows = tx.execute(
+                f"SELECT * FROM (SELECT {cols} FROM audit_log ORDER BY seq DESC LIMIT ?) AS t ORDER BY seq",  # noqa: S608 (constant columns)
                 [int(limit)],
             ).fetchall()
     return [AuditRow(*r) for r in rows]
 
 
-def chain_head(store: Any) -> str:
+def chain_head(store: Store) -> str:
     """Hash of the last audit row (anchor it outside the database)."""
     rows = audit_rows(store, limit=1)
     return rows[-1].hash if rows else GENESIS
 
 
-def verify_chain(store: Any, *, expected_head: str | None = None) -> AuditVerdict:
+def verify_chain(store: Store, *, expected_head: str | None = None) -> AuditVerdict:
     """Recompute the chain and report the first row where it breaks.
 
     Parameters
     ----------
-    store : DuckDBStore
-        The store.
+    store : Store
+        The store (either backend).
     expected_head : str, optional
         A previously anchored :func:`chain_head`; the verdict fails if no row
         carries it (the tail was truncated or rewritten).

@@ -10,13 +10,12 @@ audit row are one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from crimemap.errors import InputError
-from crimemap.safeguards._tables import connection, ensure_tables, lock
 from crimemap.safeguards.audit import _actor, _append
 
 __all__ = ["RetentionReport", "apply_retention", "retention_cutoff"]
@@ -56,7 +55,7 @@ def apply_retention(store: Any, months: int, *, now: datetime, actor: Any) -> Re
 
     Parameters
     ----------
-    store : DuckDBStore
+    store : Store
     months : int
         Months of data to keep before ``now``'s month.
     now : datetime
@@ -65,41 +64,35 @@ def apply_retention(store: Any, months: int, *, now: datetime, actor: Any) -> Re
         Who ran it.
     """
     cutoff = retention_cutoff(now, months)
-    ensure_tables(store)
-    con = connection(store)
     who, role = _actor(actor)
     counts: dict[str, int] = {}
-    with lock(store):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for table, col in (
-                ("incidents", "t_start"),
-                ("outcomes", "month"),
-                ("stop_search", "t"),
-            ):
-                cast = "TIMESTAMPTZ" if table == "stop_search" else "TIMESTAMP"
-                where = f"{col} < ?::{cast}"
-                (n,) = con.execute(
-                    f"SELECT count(*) FROM {table} WHERE {where}",  # noqa: S608 (constant names)
-                    [cutoff],
-                ).fetchone()
-                con.execute(f"DELETE FROM {table} WHERE {where}", [cutoff])  # noqa: S608
-                counts[table] = int(n)
-            row = _append(
-                con,
-                actor=who,
-                role=role,
-                action="retention",
-                force=None,
-                area=None,
-                n_rows=counts["incidents"],
-                detail={"months": int(months), "cutoff": cutoff.isoformat(), **counts},
-                now=now.replace(tzinfo=None),
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with store.transaction() as tx:
+        for table, col in (
+            ("incidents", "t_start"),
+            ("outcomes", "month"),
+            ("stop_search", "t"),
+        ):
+            # The cutoff is a UTC wall-clock time; stop-and-search times are zoned.
+            cast = "TIMESTAMPTZ" if table == "stop_search" else "TIMESTAMP"
+            value = cutoff.replace(tzinfo=UTC) if table == "stop_search" else cutoff
+            where = f"{col} < CAST(? AS {cast})"
+            (n,) = tx.execute(
+                f"SELECT count(*) FROM {table} WHERE {where}",  # noqa: S608 (constant names)
+                [value],
+            ).fetchone() or (0,)
+            tx.execute(f"DELETE FROM {table} WHERE {where}", [value])  # noqa: S608
+            counts[table] = int(n)
+        row = _append(
+            tx,
+            actor=who,
+            role=role,
+            action="retention",
+            force=None,
+            area=None,
+            n_rows=counts["incidents"],
+            detail={"months": int(months), "cutoff": cutoff.isoformat(), **counts},
+            now=now.replace(tzinfo=None),
+        )
     return RetentionReport(
         cutoff, counts["incidents"], counts["outcomes"], counts["stop_search"], row.seq
     )

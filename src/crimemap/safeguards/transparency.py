@@ -33,7 +33,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crimemap.safeguards._tables import connection, ensure_tables, lock
 from crimemap.safeguards.audit import verify_chain
 
 __all__ = [
@@ -107,9 +106,8 @@ class TransparencyRecord:
 
 
 def _data_sources(store: Any) -> list[dict[str, Any]]:
-    con = connection(store)
-    with lock(store):
-        rows = con.execute(
+    with store.transaction() as tx:
+        rows = tx.execute(
             """SELECT f.source, count(DISTINCT f.file_id), sum(f.rows_loaded),
                       min(i.first), max(i.last), max(f.ingested_at)
                FROM files f LEFT JOIN (
@@ -118,8 +116,9 @@ def _data_sources(store: Any) -> list[dict[str, Any]]:
                GROUP BY f.source ORDER BY f.source"""
         ).fetchall()
         forces = dict(
-            con.execute(
-                "SELECT source, list(DISTINCT force ORDER BY force) FROM incidents GROUP BY source"
+            tx.execute(
+                "SELECT source, array_agg(DISTINCT force ORDER BY force) FROM incidents "
+                "GROUP BY source"
             ).fetchall()
         )
     return [
@@ -210,9 +209,8 @@ def _fairness(path: Path | None) -> dict[str, Any]:
 
 
 def _oversight(store: Any) -> dict[str, Any]:
-    con = connection(store)
-    with lock(store):
-        ann = dict(con.execute("SELECT action, count(*) FROM annotations GROUP BY 1").fetchall())
+    with store.transaction() as tx:
+        ann = dict(tx.execute("SELECT action, count(*) FROM annotations GROUP BY 1").fetchall())
     v = verify_chain(store)
     return {
         "decision_support": "Forecasts are decision support for analysts and supervisors. "
@@ -269,7 +267,7 @@ def build_record(
 
     Parameters
     ----------
-    store : DuckDBStore
+    store : Store
         Source of the data inventory, annotations and audit chain.
     config : mapping
         The deployed configuration, e.g. ``{"model": "ewm", "model_params": {...},
@@ -282,7 +280,6 @@ def build_record(
     fairness : path, optional
         A fairness report folder or its ``fairness.json``.
     """
-    ensure_tables(store)
     cfg = dict(config)
     model = str(cfg.get("model", "ewm"))
     st = store.status()

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crimemap.errors import InputError, NotFoundError
-from crimemap.safeguards._tables import connection, ensure_tables, lock
+from crimemap.safeguards._tables import AUDIT_LOCK
 from crimemap.safeguards.access import ALL_FORCES, Principal, Role, hash_token, new_token
 from crimemap.safeguards.audit import _actor, _append
+from crimemap.store import Transaction
 
 __all__ = ["UserInfo", "add_user", "issue_token", "list_users", "revoke_user"]
 
@@ -65,9 +66,9 @@ def _check_forces(role: Role, forces: Iterable[str]) -> list[str]:
     return fs
 
 
-def _issue(con: Any, name: str, now: datetime) -> tuple[str, str]:
+def _issue(tx: Transaction, name: str, now: datetime) -> tuple[str, str]:
     token_id, token = new_token()
-    con.execute(
+    tx.execute(
         "INSERT INTO tokens VALUES (?, ?, ?, ?, NULL)", [token_id, name, hash_token(token), now]
     )
     return token_id, token
@@ -99,62 +100,49 @@ def add_user(
     r = Role.parse(role)
     fs = _check_forces(r, forces)
     now = now or _now()
-    ensure_tables(store)
-    con = connection(store)
     who, who_role = _actor(actor)
-    with lock(store):
-        if con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+    with store.transaction() as tx:
+        # Under the audit lock, so two processes cannot both create the user.
+        tx.lock(AUDIT_LOCK)
+        if tx.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
             raise InputError(f"user {name!r} already exists (revoke it first or pick another name)")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("INSERT INTO users VALUES (?, ?, ?, ?, NULL)", [name, r.value, fs, now])
-            token_id, token = _issue(con, name, now)
-            _append(
-                con,
-                actor=who,
-                role=who_role,
-                action="user.add",
-                force=None,
-                area=None,
-                n_rows=1,
-                detail={"user": name, "role": r.value, "forces": fs, "token_id": token_id},
-                now=now,
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        tx.execute("INSERT INTO users VALUES (?, ?, ?, ?, NULL)", [name, r.value, fs, now])
+        token_id, token = _issue(tx, name, now)
+        _append(
+            tx,
+            actor=who,
+            role=who_role,
+            action="user.add",
+            force=None,
+            area=None,
+            n_rows=1,
+            detail={"user": name, "role": r.value, "forces": fs, "token_id": token_id},
+            now=now,
+        )
     return UserInfo(name, r, tuple(fs), now, None, 1), token
 
 
 def issue_token(store: Any, name: str, *, actor: Any = "cli", now: datetime | None = None) -> str:
     """A new API token for an existing, active user (e.g. to rotate tokens)."""
     now = now or _now()
-    ensure_tables(store)
-    con = connection(store)
     who, who_role = _actor(actor)
-    with lock(store):
-        row = con.execute("SELECT revoked_at FROM users WHERE name = ?", [name]).fetchone()
+    with store.transaction() as tx:
+        tx.lock(AUDIT_LOCK)
+        row = tx.execute("SELECT revoked_at FROM users WHERE name = ?", [name]).fetchone()
         if row is None or row[0] is not None:
             raise NotFoundError(f"no active user {name!r}")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            token_id, token = _issue(con, name, now)
-            _append(
-                con,
-                actor=who,
-                role=who_role,
-                action="user.add",
-                force=None,
-                area=None,
-                n_rows=1,
-                detail={"user": name, "token_id": token_id, "kind": "token"},
-                now=now,
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        token_id, token = _issue(tx, name, now)
+        _append(
+            tx,
+            actor=who,
+            role=who_role,
+            action="user.add",
+            force=None,
+            area=None,
+            n_rows=1,
+            detail={"user": name, "token_id": token_id, "kind": "token"},
+            now=now,
+        )
     return token
 
 
@@ -169,54 +157,46 @@ def revoke_user(
         If there is no active user of that name.
     """
     now = now or _now()
-    ensure_tables(store)
-    con = connection(store)
     who, who_role = _actor(actor)
-    with lock(store):
-        row = con.execute(
+    with store.transaction() as tx:
+        tx.lock(AUDIT_LOCK)
+        row = tx.execute(
             "SELECT role, forces, created_at FROM users WHERE name = ? AND revoked_at IS NULL",
             [name],
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no active user {name!r}")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("UPDATE users SET revoked_at = ? WHERE name = ?", [now, name])
-            (n_tok,) = con.execute(
-                "SELECT count(*) FROM tokens WHERE user_name = ? AND revoked_at IS NULL", [name]
-            ).fetchone()
-            con.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
-                [now, name],
-            )
-            _append(
-                con,
-                actor=who,
-                role=who_role,
-                action="user.revoke",
-                force=None,
-                area=None,
-                n_rows=int(n_tok),
-                detail={"user": name, "tokens_revoked": int(n_tok)},
-                now=now,
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        tx.execute("UPDATE users SET revoked_at = ? WHERE name = ?", [now, name])
+        (n_tok,) = tx.execute(
+            "SELECT count(*) FROM tokens WHERE user_name = ? AND revoked_at IS NULL", [name]
+        ).fetchone() or (0,)
+        tx.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
+            [now, name],
+        )
+        _append(
+            tx,
+            actor=who,
+            role=who_role,
+            action="user.revoke",
+            force=None,
+            area=None,
+            n_rows=int(n_tok),
+            detail={"user": name, "tokens_revoked": int(n_tok)},
+            now=now,
+        )
     return UserInfo(name, Role.parse(row[0]), tuple(row[1]), row[2], now, 0)
 
 
 def list_users(store: Any, *, include_revoked: bool = True) -> list[UserInfo]:
     """Every user, by name, with their count of active tokens."""
-    ensure_tables(store)
-    con = connection(store)
-    with lock(store):
-        rows = con.execute(
+    with store.transaction() as tx:
+        rows = tx.execute(
             """SELECT u.name, u.role, u.forces, u.created_at, u.revoked_at,
                       count(t.token_id) FILTER (WHERE t.revoked_at IS NULL)
                FROM users u LEFT JOIN tokens t ON t.user_name = u.name
-               GROUP BY ALL ORDER BY u.name"""
+               GROUP BY u.name, u.role, u.forces, u.created_at, u.revoked_at
+               ORDER BY u.name"""
         ).fetchall()
     out = [UserInfo(r[0], Role.parse(r[1]), tuple(r[2]), r[3], r[4], int(r[5])) for r in rows]
     return [u for u in out if include_revoked or u.revoked_at is None]

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crimemap.errors import InputError, StoreError
-from crimemap.store.base import IngestReport, Store, StoreStatus
+from crimemap.store._sql import Dialect
+from crimemap.store.base import Channel, IngestReport, Store, StoreStatus, Transaction
 from crimemap.store.embedded import DuckDBStore
 
 if TYPE_CHECKING:
@@ -14,11 +15,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STORE",
+    "Channel",
+    "Dialect",
     "DuckDBStore",
     "IngestReport",
     "PostgresStore",
     "Store",
     "StoreStatus",
+    "Transaction",
     "open_store",
 ]
 

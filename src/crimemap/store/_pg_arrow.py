@@ -136,7 +136,12 @@ def cursor_to_arrow(cur: psycopg.Cursor[Any]) -> pa.Table:
 
 def _arrow_type(cur: psycopg.Cursor[Any], oid: int) -> pa.DataType | None:
     info = cur.adapters.types.get(oid)
-    return _TYPES.get(info.name) if info is not None else None
+    if info is None:
+        return None
+    base = _TYPES.get(info.name)
+    if info.oid != oid and oid == info.array_oid:  # the registry maps text[] to text's info
+        return pa.list_(base) if base is not None else None
+    return base
 
 
 def _array(values: Sequence[Any], typ: pa.DataType | None) -> pa.Array:

@@ -14,7 +14,9 @@ column for column. Text keys use the ``"C"`` collation so that comparison
 and sort order are bytewise, as in DuckDB, whatever the database's locale.
 Version 2 adds the PostGIS point on incidents (a generated column from
 ``x``/``y`` in the row's ``crs``) with its GiST index, the btree indexes
-the queries use, and uniqueness of ``incident_id``.
+the queries use, and uniqueness of ``incident_id``. Version 3 adds the
+safeguards' tables (users, tokens, the hash-chained audit log, annotations),
+column for column those of the embedded store.
 """
 
 from __future__ import annotations
@@ -107,6 +109,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX incidents_file_row ON incidents (file_id, row_no)",
             "CREATE INDEX outcomes_crime_id ON outcomes (crime_id)",
             "CREATE INDEX rejects_batch ON rejects (batch_id)",
+        ),
+    ),
+    Migration(
+        3,
+        "safeguards: users, tokens, audit_log, annotations",
+        (
+            f"""CREATE TABLE users (
+                name {_C} PRIMARY KEY, role {_C} NOT NULL, forces TEXT[] NOT NULL,
+                created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)""",
+            f"""CREATE TABLE tokens (
+                token_id {_C} PRIMARY KEY, user_name {_C} NOT NULL, hash TEXT NOT NULL,
+                created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)""",
+            "CREATE INDEX tokens_user_name ON tokens (user_name)",
+            # Append-only by the code's contract (and by grants in a deployment:
+            # see docs/deployment.md); the chain makes edits detectable.
+            f"""CREATE TABLE audit_log (
+                seq BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL, actor {_C} NOT NULL,
+                role {_C} NOT NULL, action {_C} NOT NULL, force {_C}, area {_C},
+                n_rows BIGINT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL)""",
+            f"""CREATE TABLE annotations (
+                annotation_id BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL,
+                user_name {_C} NOT NULL, unit_id {_C} NOT NULL, action {_C} NOT NULL,
+                reason TEXT NOT NULL, audit_seq BIGINT NOT NULL)""",
         ),
     ),
 )

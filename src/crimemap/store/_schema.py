@@ -1,4 +1,9 @@
-"""DDL of the embedded store (schema version 1)."""
+"""DDL of the embedded store (schema version 1).
+
+The safeguards' tables (users, tokens, audit log, annotations) live in the
+same database; the store creates them with its own (the PostgreSQL store
+in migration 3 of :mod:`crimemap.store._pg_migrations`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ SCHEMA_VERSION = 1
 #: Tables that may be read or exported by name (a whitelist: table names are
 #: never taken from user input into SQL text otherwise).
 TABLES = ("incidents", "outcomes", "stop_search", "files", "batches", "rejects", "ingest_counts")
+
+#: Tables owned by the safeguards (only hashes of API tokens are ever stored).
+SAFEGUARD_TABLES = ("users", "tokens", "audit_log", "annotations")
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -39,4 +47,20 @@ DDL = [
         reason VARCHAR, detail VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS ingest_counts (
         batch_id BIGINT, file_id BIGINT, reason VARCHAR, n BIGINT)""",
+    # The safeguards' tables.
+    """CREATE TABLE IF NOT EXISTS users (
+        name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, forces VARCHAR[] NOT NULL,
+        created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS tokens (
+        token_id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, hash VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        seq BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL, actor VARCHAR NOT NULL,
+        role VARCHAR NOT NULL, action VARCHAR NOT NULL, force VARCHAR, area VARCHAR,
+        n_rows BIGINT, detail VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL,
+        hash VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS annotations (
+        annotation_id BIGINT PRIMARY KEY, ts TIMESTAMP NOT NULL, user_name VARCHAR NOT NULL,
+        unit_id VARCHAR NOT NULL, action VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+        audit_seq BIGINT NOT NULL)""",
 ]

@@ -9,19 +9,21 @@ without touching the readers.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pyarrow as pa
 
+from crimemap.store._sql import Dialect
 from crimemap.table import IncidentTable
 
 if TYPE_CHECKING:
     from crimemap.ingest.pipeline import Batch
 
-__all__ = ["Store", "IngestReport", "StoreStatus"]
+__all__ = ["Channel", "Dialect", "IngestReport", "Store", "StoreStatus", "Transaction"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class IngestReport:
     counts : dict
         Rows by reason (``kept:…``, ``repaired:…``, ``merged:…``,
         ``rejected:…``).
+    file_ids : tuple of int
+        Ids the batch's files were stored under.
     """
 
     batch_id: int
@@ -56,6 +60,7 @@ class IngestReport:
     outcomes: int = 0
     stop_search: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    file_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,10 +81,105 @@ class StoreStatus:
     stop_search: int
 
 
+class Transaction(Protocol):
+    """An open transaction of a store (see :meth:`Store.transaction`).
+
+    Statements use ``?`` placeholders and the SQL both backends share (see
+    :mod:`crimemap.store._sql`); rows come back as tuples of Python values
+    (``datetime`` for timestamps, ``list`` for arrays).
+    """
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Transaction:
+        """Run one statement; returns the transaction for ``fetchone``/``fetchall``."""
+        ...
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row of the last statement, or None."""
+        ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """The remaining rows of the last statement."""
+        ...
+
+    def lock(self, name: str) -> None:
+        """Serialise with every other transaction taking lock ``name``, in any process.
+
+        Held until the transaction ends. On PostgreSQL an advisory
+        transaction lock; on the embedded store (one writer process, whose
+        transactions already run one at a time) nothing more is needed.
+        """
+        ...
+
+
+class Channel(Protocol):
+    """A cross-process event channel of a store's database (see :meth:`Store.channel`)."""
+
+    def publish(self, payload: str) -> None:
+        """Send ``payload`` (short text) to every listener of the channel."""
+        ...
+
+    def listen(
+        self,
+        on_message: Callable[[str], None],
+        *,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        """Call ``on_message(payload)`` for every event, from a background thread."""
+        ...
+
+    def close(self) -> None:
+        """Stop listening and release the connections."""
+        ...
+
+
 class Store(ABC):
-    """A store of incidents, outcomes, stop-and-search and provenance."""
+    """A store of incidents, outcomes, stop-and-search and provenance.
+
+    Besides the typed methods, a store offers a small **portable SQL
+    surface** for the outer layers (safeguards, API aggregates):
+    :meth:`query` (rows as Arrow), :meth:`execute` (one statement) and
+    :meth:`transaction` (several statements, all or nothing). All three take
+    ``?`` placeholders and SQL common to both backends; expressions spelled
+    differently live in :attr:`dialect`. Nothing outside :mod:`crimemap.store`
+    touches a driver connection.
+    """
 
     url: str
+
+    #: The backend's spelling of the expressions that differ (month labels ...).
+    dialect: ClassVar[Dialect]
+
+    @property
+    def month_sql(self) -> str:
+        """The backend's SQL for the ``YYYY-MM`` month of ``t_start``."""
+        return self.dialect.month("t_start")
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Rows of a portable, ``?``-parameterised statement as an Arrow table.
+
+        Inside :meth:`transaction` (same thread) it sees the transaction's writes.
+        """
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run one portable, ``?``-parameterised statement that returns no rows.
+
+        Joins the current thread's open :meth:`transaction`, else commits at once.
+        """
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction: committed when the block ends, rolled back if it raises.
+
+        Re-entrant: a transaction opened inside another one (same thread)
+        joins it. Other threads of the process wait until it ends.
+
+        Raises
+        ------
+        crimemap.errors.StoreError
+            When the database refuses a statement (the transaction is rolled back).
+        """
 
     @abstractmethod
     def checksums(self) -> set[str]:
@@ -111,12 +211,26 @@ class Store(ABC):
     def table(self, name: str) -> pa.Table:
         """A whole table (``outcomes``, ``stop_search``, ``rejects``, ``files`` ...)."""
 
+    #: True when several processes may write the store at once (a database
+    #: server); False for a store one process owns (the embedded DuckDB file).
+    multi_process: ClassVar[bool] = False
+
+    def channel(self, name: str) -> Channel | None:
+        """A channel to tell the other processes on this store what changed.
+
+        None when the store has one process (nothing to tell). The channel is
+        scoped to the store's schema, so stores in other schemas of the same
+        database do not hear it.
+        """
+        return None
+
     @abstractmethod
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
-        """Run a read-only parameterised query in the backend's own SQL dialect."""
+        """Run a parameterised query in the backend's own SQL dialect and placeholders.
 
-    #: The backend's SQL for the ``YYYY-MM`` month of ``t_start``.
-    month_sql: str = "strftime(t_start, '%Y-%m')"
+        Backend-specific (DuckDB ``?``, psycopg ``%s``): for tests and tools
+        that mean one backend. Portable callers use :meth:`query`.
+        """
 
     def status(self) -> StoreStatus:
         """Counts by source, force, category and month; rejects; coverage.
@@ -126,11 +240,11 @@ class Store(ABC):
         """
 
         def pairs(q: str) -> list[tuple[str, int]]:
-            t = self.sql(q)
+            t = self.query(q)
             keys, values = t.column(0).to_pylist(), t.column(1).to_pylist()
             return [(str(k), int(v)) for k, v in zip(keys, values, strict=True)]
 
-        one = self.sql(
+        one = self.query(
             """SELECT count(*) AS n, count(x) AS xy, count(lsoa) AS lsoa,
                       (SELECT count(*) FROM files) AS files, (SELECT count(*) FROM outcomes) AS outcomes,
                       (SELECT count(*) FROM stop_search) AS ss FROM incidents"""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from crimemap.errors import NotFoundError, StoreError
+from crimemap.store._renumber import from_file_id
 from crimemap.store._schema import DDL, SCHEMA_VERSION, TABLES
-from crimemap.store.base import IngestReport, Store
+from crimemap.store._sql import DUCKDB
+from crimemap.store.base import IngestReport, Store, Transaction
 from crimemap.table import INCIDENT_SCHEMA, IncidentTable
 
 if TYPE_CHECKING:
@@ -42,8 +44,43 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class _DuckTransaction:
+    """A transaction on the store's own connection (see :meth:`DuckDBStore.transaction`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self._rows: list[tuple[Any, ...]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> _DuckTransaction:
+        try:
+            self._con.execute(sql, list(params) if params is not None else None)
+            # Fetched at once: DuckDB refuses other work on a connection with a
+            # pending result, and the store's own queries share it.
+            self._rows = self._con.fetchall() if self._con.description else []
+        except duckdb.Error as exc:
+            raise StoreError(f"statement failed: {exc}") from exc
+        self._rows.reverse()
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows.pop() if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows[::-1], []
+        return rows
+
+    def lock(self, name: str) -> None:
+        # One writer process per file, and the store's lock already runs its
+        # transactions one at a time: nothing further to serialise.
+        return None
+
+
 class DuckDBStore(Store):
     """A crimemap store in one DuckDB file.
+
+    DuckDB allows one read-write process per file: the store (and an API
+    serving it) runs in one process, whose threads share the connection under
+    a re-entrant lock.
 
     Parameters
     ----------
@@ -70,6 +107,7 @@ class DuckDBStore(Store):
         # dropping it lets DuckDB write row groups in parallel.
         self._con.execute("SET preserve_insertion_order = false")
         self._lock = threading.RLock()
+        self._tx: _DuckTransaction | None = None
         if not read_only:
             with self._lock:
                 for stmt in DDL:
@@ -77,6 +115,8 @@ class DuckDBStore(Store):
                 self._con.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
                 )
+
+    dialect = DUCKDB
 
     # ------------------------------------------------------------- plumbing
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -89,6 +129,45 @@ class DuckDBStore(Store):
         with self._lock:
             cur = self._cursor()
             return cur.sql(query, params=params or None).to_arrow_table()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Rows of a portable ``?``-parameterised statement (DuckDB's own placeholders)."""
+        with self._lock:
+            # Inside a transaction only its connection sees its writes.
+            con = self._con if self._tx is not None else self._cursor()
+            try:
+                return con.sql(sql, params=list(params) if params else None).to_arrow_table()
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self._lock:
+            # In the open transaction, else on its own (DuckDB autocommits).
+            (self._tx or _DuckTransaction(self._con)).execute(sql, params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._lock:
+            if self._tx is not None:  # re-entrant: join the open transaction
+                yield self._tx
+                return
+            con = self._con
+            try:
+                con.execute("BEGIN TRANSACTION")
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot begin a transaction: {exc}") from exc
+            self._tx = tx = _DuckTransaction(con)
+            try:
+                yield tx
+                con.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error):
+                    raise StoreError(f"transaction failed and was rolled back: {exc}") from exc
+                raise
+            finally:
+                self._tx = None
 
     def close(self) -> None:
         with self._lock:
@@ -115,6 +194,10 @@ class DuckDBStore(Store):
             con = self._con
             try:
                 con.execute("BEGIN TRANSACTION")
+                (nxt,) = con.execute(
+                    "SELECT coalesce(max(file_id), 0) + 1 FROM files"
+                ).fetchone() or (1,)
+                batch = from_file_id(batch, int(nxt))
                 (bid,) = con.execute(
                     "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
                 ).fetchone() or (1,)
@@ -221,6 +304,7 @@ class DuckDBStore(Store):
             outcomes=n_out,
             stop_search=batch.stop_search.num_rows,
             counts={k: v for k, v in sorted(batch.counts.items()) if v},
+            file_ids=tuple(f.file_id for f in batch.files),
         )
 
     @staticmethod

@@ -15,16 +15,19 @@ with a GiST index that the bounding-box filter uses; btree indexes serve
 ``(force, t_start)`` and ``incident_id`` (unique). The schema is versioned
 (:mod:`crimemap.store._pg_migrations`); opening a store upgrades it.
 
-Queries are parameterised (psycopg ``%s`` placeholders); table names come
-only from the whitelist in :mod:`crimemap.store._schema`. SQL passed to
-:meth:`PostgresStore.sql` is PostgreSQL's dialect, not DuckDB's.
+Queries are parameterised; table names come only from the whitelist in
+:mod:`crimemap.store._schema`. The portable surface (:meth:`query`,
+:meth:`execute`, :meth:`transaction`) takes ``?`` placeholders, rewritten
+for psycopg by :func:`crimemap.store._sql.to_pyformat`; SQL passed to
+:meth:`PostgresStore.sql` is PostgreSQL's own, with ``%s`` placeholders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +45,12 @@ from crimemap.store._pg_load import (
     write_provenance,
 )
 from crimemap.store._pg_migrations import LOCK_KEY, current_version, latest_version, migrate
+from crimemap.store._pg_notify import PgChannel
+from crimemap.store._pg_tx import PgTransaction
+from crimemap.store._renumber import from_file_id
 from crimemap.store._schema import TABLES
-from crimemap.store.base import IngestReport, Store
+from crimemap.store._sql import POSTGRES, to_pyformat
+from crimemap.store.base import IngestReport, Store, Transaction
 from crimemap.table import INCIDENT_SCHEMA, IncidentTable
 
 if TYPE_CHECKING:
@@ -104,6 +111,7 @@ class PostgresStore(Store):
         self.read_only = read_only
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
+        self._tx: PgTransaction | None = None
         self._conn = self._connect()
 
     # ------------------------------------------------------------- plumbing
@@ -147,7 +155,19 @@ class PostgresStore(Store):
             self._conn = self._connect()
         return self._conn
 
-    month_sql = "to_char(t_start, 'YYYY-MM')"
+    dialect = POSTGRES
+    multi_process = True
+
+    def channel(self, name: str) -> PgChannel:
+        """A ``LISTEN``/``NOTIFY`` channel named after ``name`` and the store's schema."""
+        with self._lock:
+            (schema,) = self._c().execute("SELECT current_schema()").fetchone() or ("public",)
+        return PgChannel(self._dsn, f"{name}:{schema}")
+
+    @property
+    def dsn(self) -> str:
+        """The full connection URL (with any password: never print it; see :attr:`url`)."""
+        return self._dsn
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Run a parameterised query and return its rows as an Arrow table.
@@ -163,6 +183,36 @@ class PostgresStore(Store):
                     return cursor_to_arrow(cur)
             except psycopg.Error as exc:
                 raise StoreError(f"query failed: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Rows of a portable ``?``-parameterised statement as an Arrow table."""
+        with self._lock:
+            try:
+                with self._c().cursor(binary=True) as cur:
+                    cur.execute(to_pyformat(sql), list(params or ()))
+                    return cursor_to_arrow(cur)
+            except psycopg.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self.transaction() as tx:
+            tx.execute(sql, params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._lock:
+            if self._tx is not None:  # re-entrant: join the open transaction
+                yield self._tx
+                return
+            conn = self._c()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    self._tx = tx = PgTransaction(cur)
+                    yield tx
+            except psycopg.Error as exc:
+                raise StoreError(f"transaction failed and was rolled back: {exc}") from exc
+            finally:
+                self._tx = None
 
     def close(self) -> None:
         with self._lock:
@@ -186,6 +236,11 @@ class PostgresStore(Store):
                 with conn.transaction(), conn.cursor() as cur:
                     # One writer at a time: batch ids are max + 1.
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+                    # Another writer may have taken the ids the batch was read with.
+                    (nxt,) = cur.execute(
+                        "SELECT coalesce(max(file_id), 0) + 1 FROM files"
+                    ).fetchone() or (1,)
+                    batch = from_file_id(batch, int(nxt))
                     (bid,) = cur.execute(
                         "SELECT coalesce(max(batch_id), 0) + 1 FROM batches"
                     ).fetchone() or (1,)
@@ -228,6 +283,7 @@ class PostgresStore(Store):
             outcomes=n_out,
             stop_search=batch.stop_search.num_rows,
             counts={k: v for k, v in sorted(batch.counts.items()) if v},
+            file_ids=tuple(f.file_id for f in batch.files),
         )
 
     @staticmethod

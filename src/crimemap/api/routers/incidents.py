@@ -184,18 +184,19 @@ async def post_incidents(
         },
     )
     if report.rows_inserted or report.rows_updated:
-        state.broker.publish(
-            "change",
-            {
-                "batch_id": report.batch_id,
-                "rows_inserted": report.rows_inserted,
-                "layers": ["incidents", "hotspots", "emerging"],
-                "cells": cells[:2000],
-                "months": change["months"],
-                "forces": change["forces"],
-                "version": list(state.version),
-            },
-        )
+        event = {
+            "batch_id": report.batch_id,
+            "rows_inserted": report.rows_inserted,
+            "layers": ["incidents", "hotspots", "emerging"],
+            "cells": cells[:2000],
+            "months": change["months"],
+            "forces": change["forces"],
+            "version": list(state.version),
+        }
+        # Other workers (PostgreSQL) get the file ids instead of the cells: they
+        # load those files' counts into their own index.
+        relay = {k: v for k, v in event.items() if k not in ("cells", "version")}
+        state.broker.publish("change", event, relay={**relay, "file_ids": change["file_ids"]})
     return IngestResult(
         batch_id=report.batch_id,
         rows_read=report.rows_read,
