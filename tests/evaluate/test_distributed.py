@@ -42,7 +42,7 @@ def cluster():
     from dask.distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     ) as c:
         yield c
 
@@ -126,3 +126,34 @@ def test_store_url_for_workers(tmp_path, monkeypatch):
     for bad in (":memory:", "duckdb://", "sqlite:///x.db"):
         with pytest.raises(InputError):
             worker_store_url(bad)
+
+
+@pytest.mark.slow
+def test_backtest_command_on_a_local_dask_cluster(store_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from crimemap.cli.app import app
+
+    out = tmp_path / "rep"
+    export = tmp_path / "pred.parquet"
+    res = CliRunner().invoke(
+        app,
+        [
+            "backtest", "--force", "all", "--crime-set", "burglary", "--model", "mean:k=3",
+            "--origins", "1", "--workers", "2", "--out", str(out), "--export", str(export),
+            "--store", str(store_path),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    md = (out / "report.md").read_text()
+    assert all(f"## {f} - burglary" in md for f in FORCES)
+    df = pd.read_parquet(export)
+    assert set(df.force) == set(FORCES) and set(df.origin) == {"2025-12"}
+    serial = distributed_backtest(
+        store_path, forces=FORCES, crime_sets=["burglary"], models=["mean:k=3"], n_origins=1
+    )
+    from crimemap.evaluate import predictions_frame
+
+    pd.testing.assert_frame_equal(
+        df.reset_index(drop=True), predictions_frame(serial), check_exact=True
+    )

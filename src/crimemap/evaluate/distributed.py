@@ -268,14 +268,15 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         return
     # One thread per worker process: the models are single-threaded numpy /
     # LightGBM code holding the GIL part of the time, so processes, not
-    # threads, give the speed-up. No dashboard: no port to bind, no extras.
+    # threads, give the speed-up. The scheduler's HTTP server (metrics; the
+    # dashboard if bokeh is installed) takes a free port, never a fixed one.
     with (
         LocalCluster(
             n_workers=int(workers or 1),
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
     ):
