@@ -137,3 +137,21 @@ def test_bad_requests_are_refused(source, tmp_path):
     with pytest.raises(InputError, match="YYYY-MM"):
         synthesize(source, tmp_path / "y", months=1, rows=10, start="spring")
     assert len(synth_forces()) == 43
+
+
+def test_synth_command(source, tmp_path):
+    from typer.testing import CliRunner
+
+    from crimemap.cli.app import app
+
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(
+        app,
+        [
+            "synth", str(out), "--source", str(source), "--force", "kent", "--months", "2",
+            "--rows", "700", "--start", "2024-12", "--plain",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "SYNTHETIC: 700 rows in 2 files" in res.output
+    assert read_batch(sorted(out.rglob("*-street.csv"))).incidents.num_rows == 700
