@@ -308,9 +308,25 @@ def _execute(
 
     results: list[Any] = [None] * n
     with _client(workers, scheduler) as client:
-        # pure=False: each task is submitted once, under its own key, even if
-        # two tasks had equal arguments.
-        futures = [client.submit(fn, t, pure=False) for t in tasks]
+        # Locality: all tasks of one force go preferably to one worker, which
+        # then reads and prepares the force once (its cache); the scheduler
+        # may still move them to an idle worker (allow_other_workers).
+        # pure=False: each task runs once, under its own key.
+        addrs = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        home: dict[str, str] = {}
+        futures = []
+        for t in tasks:
+            force = str(getattr(t, "force", ""))
+            where_to = home.setdefault(force, addrs[len(home) % len(addrs)]) if addrs else None
+            futures.append(
+                client.submit(
+                    fn,
+                    t,
+                    pure=False,
+                    workers=[where_to] if where_to else None,
+                    allow_other_workers=True,
+                )
+            )
         where = {f.key: i for i, f in enumerate(futures)}
         done = 0
         try:
