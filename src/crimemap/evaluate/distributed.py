@@ -12,8 +12,8 @@ arguments (the store URL, force, crime sets, model spec, dates, settings);
 the worker opens the store itself, read-only, and reads the force's
 incidents. DuckDB allows any number of read-only processes on one file (no
 writer may hold it meanwhile); PostgreSQL serves any number of readers. A
-worker keeps the last force it prepared, so consecutive tasks of one force
-on one worker read and index its incidents once.
+force's tasks go preferably to one worker, which keeps the last two forces
+it prepared, so a force's incidents are read and indexed about once.
 
 Results do not depend on where a task ran: every task is a pure function of
 its arguments and of the store's contents (models draw randomness only from
@@ -156,15 +156,20 @@ class ForecastJob:
     worker_imports: tuple[str, ...] = ()
 
 
-# A worker process keeps the last force it read: tasks are submitted force by
-# force, so a worker's consecutive tasks mostly share one force. One entry
-# only, so a national run never holds two large forces at once.
+# A worker process keeps the last two forces it read: tasks of one force are
+# sent preferably to one worker, but the scheduler may move some to an idle
+# worker, which must not then evict the force it is working on. Two entries
+# at most, so a national run never holds many large forces at once.
 _CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_SIZE = 2
 
 
 def _cached(key: tuple[Any, ...], make: Callable[[], T]) -> T:
-    if key not in _CACHE:
-        _CACHE.clear()
+    if key in _CACHE:
+        _CACHE[key] = _CACHE.pop(key)  # most recently used last
+    else:
+        while len(_CACHE) >= _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]
         _CACHE[key] = make()
     value: T = _CACHE[key]
     return value
