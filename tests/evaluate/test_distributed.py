@@ -157,3 +157,19 @@ def test_backtest_command_on_a_local_dask_cluster(store_path, tmp_path):
     pd.testing.assert_frame_equal(
         df.reset_index(drop=True), predictions_frame(serial), check_exact=True
     )
+
+
+def test_an_unreachable_scheduler_is_a_clean_error(tmp_path):
+    from tests._live import free_port
+
+    with open_store(tmp_path / "s.duckdb"):
+        pass
+    with pytest.raises(InputError, match="Dask scheduler"):
+        distributed_backtest(
+            tmp_path / "s.duckdb",
+            forces=["kent"],
+            crime_sets=["burglary"],
+            models=["mean"],
+            scheduler=f"tcp://127.0.0.1:{free_port()}",
+            connect_timeout=1.0,
+        )

@@ -263,12 +263,16 @@ def run_forecast_job(job: ForecastJob) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ execution
 @contextlib.contextmanager
-def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+def _client(workers: int | None, scheduler: str | None, timeout: float = 30.0) -> Iterator[Any]:
     """A Dask client on an existing scheduler or on a new local cluster."""
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as client:
+        try:
+            remote = Client(scheduler, timeout=timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
+        with remote as client:
             yield client
         return
     # One thread per worker process: the models are single-threaded numpy /
@@ -295,6 +299,7 @@ def _execute(
     workers: int | None,
     scheduler: str | None,
     progress: Progress | None,
+    timeout: float = 30.0,
 ) -> list[R]:
     """Run ``fn`` on every task; results in task order, whatever finishes first."""
     n = len(tasks)
@@ -312,7 +317,7 @@ def _execute(
     from dask.distributed import as_completed
 
     results: list[Any] = [None] * n
-    with _client(workers, scheduler) as client:
+    with _client(workers, scheduler, timeout) as client:
         # Locality: all tasks of one force go preferably to one worker, which
         # then reads and prepares the force once (its cache); the scheduler
         # may still move them to an idle worker (allow_other_workers).
@@ -366,6 +371,7 @@ def distributed_backtest(
     scheduler: str | None = None,
     progress: Progress | None = None,
     worker_imports: Sequence[str] = (),
+    connect_timeout: float = 30.0,
 ) -> BacktestResult:
     """Back-test models for many forces, one task per (force, crime set, model).
 
@@ -387,6 +393,8 @@ def distributed_backtest(
         ``progress(done, total)`` after each task.
     worker_imports : sequence of str
         Modules each task imports first (add-ons registering models).
+    connect_timeout : float
+        Seconds to wait for ``scheduler`` before giving up.
 
     Returns
     -------
@@ -423,7 +431,12 @@ def distributed_backtest(
         for s in specs
     ]
     outputs = _execute(
-        run_backtest_job, jobs, workers=workers, scheduler=scheduler, progress=progress
+        run_backtest_job,
+        jobs,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        timeout=connect_timeout,
     )
     metas: dict[str, dict[str, Any]] = {}
     results: list[OriginResult] = []
@@ -451,11 +464,14 @@ def distributed_forecasts(
     scheduler: str | None = None,
     progress: Progress | None = None,
     worker_imports: Sequence[str] = (),
+    connect_timeout: float = 30.0,
 ) -> pd.DataFrame:
     """Next-period forecasts for many forces, one task per (force, crime set).
 
     Each surface is the one :func:`crimemap.evaluate.forecast_next` makes
-    (the back-test's protocol with the origin after the data).
+    (the back-test's protocol with the origin after the data). Arguments as
+    in :func:`distributed_backtest`; ``model`` and ``horizon`` as in
+    :func:`crimemap.evaluate.forecast_next`.
 
     Returns
     -------
@@ -481,6 +497,11 @@ def distributed_forecasts(
         for cs in sets
     ]
     frames = _execute(
-        run_forecast_job, jobs, workers=workers, scheduler=scheduler, progress=progress
+        run_forecast_job,
+        jobs,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        timeout=connect_timeout,
     )
     return pd.concat(frames, ignore_index=True)
