@@ -40,6 +40,7 @@ def _register_optional() -> None:
         ("crimemap.cli.plan", "plan", "plan"),
         ("crimemap.cli.fairness", "fairness", "fairness"),
         ("crimemap.cli.transparency", "transparency", "transparency"),
+        ("crimemap.cli.synth", "synth", "synth"),
     ]:
         try:
             mod = importlib.import_module(module)

@@ -1,4 +1,9 @@
-"""``crimemap backtest``: rolling-origin back-test of forecasting models, with a report."""
+"""``crimemap backtest``: rolling-origin back-test of forecasting models, with a report.
+
+One or many forces; the (force, crime set, model) tasks run serially, on a
+local Dask cluster (``--workers N``) or on a running Dask scheduler
+(``--scheduler tcp://HOST:PORT``), with identical numbers either way.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from crimemap.cli._common import console, handle_errors, progress_bar, store_from_cli
+from crimemap.cli._common import console, handle_errors, progress_bar, settings, store_from_cli
 from crimemap.errors import NotFoundError
-from crimemap.evaluate import BacktestConfig, BacktestResult, write_predictions, write_report
-from crimemap.evaluate import backtest as run_backtest
+from crimemap.evaluate import (
+    BacktestConfig,
+    BacktestResult,
+    distributed_backtest,
+    write_predictions,
+    write_report,
+)
 from crimemap.forecast import models as registered_models
 
 __all__ = ["backtest", "DEFAULT_CRIME_SETS", "print_summary"]
@@ -28,7 +38,13 @@ DEFAULT_CRIME_SETS: tuple[str, ...] = (
 
 @handle_errors
 def backtest(
-    force: Annotated[str, typer.Option(help="Force (or city) to back-test, e.g. northumbria.")],
+    force: Annotated[
+        list[str],
+        typer.Option(
+            help="Force (or city) to back-test, e.g. northumbria (repeatable; 'all' = every "
+            "force in the store)."
+        ),
+    ],
     crime_set: Annotated[
         list[str] | None,
         typer.Option(
@@ -68,8 +84,19 @@ def backtest(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random tie-breaking.")] = 0,
     workers: Annotated[
-        int, typer.Option(help="Processes running the back-test tasks (1 = serial).")
+        int,
+        typer.Option(
+            help="Worker processes of a local Dask cluster running the (force, crime set, "
+            "model) tasks (1 = serial, in this process)."
+        ),
     ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the tasks on this Dask scheduler (tcp://HOST:PORT) instead; its workers "
+            "must reach the store at the same URL."
+        ),
+    ] = None,
 ) -> None:
     """Back-test models on rolling origins (fit before each origin, score the next period)."""
     sets = list(crime_set or DEFAULT_CRIME_SETS)
@@ -81,31 +108,28 @@ def backtest(
         seed=seed,
         start=start,
     )
-    with store_from_cli(store, read_only=True) as st:
-        incidents = st.incidents(forces=[force])
-    if len(incidents) == 0:
-        raise NotFoundError(f"no incidents for force {force!r} in the store")
+    url = store or settings().store
+    forces = list(dict.fromkeys(force))
+    if forces == ["all"]:
+        with store_from_cli(url, read_only=True) as st:
+            forces = st.forces()
+        if not forces:
+            raise NotFoundError("the store holds no incidents")
     with progress_bar("back-testing") as update:
-        total = len(sets) * (len(names) + 2) * origins * horizon
-        done = [0]
-
-        def tick(_: object) -> None:
-            done[0] += 1
-            update(done[0], total)
-
-        result = run_backtest(
-            incidents,
+        result = distributed_backtest(
+            url,
+            forces=forces,
             crime_sets=sets,
             models=names,
             n_origins=origins,
             config=config,
-            force=force,
-            progress=tick,
             workers=workers,
+            scheduler=scheduler,
+            progress=update,
         )
     invocation = {
         "command": "crimemap backtest",
-        "force": force,
+        "force": forces,
         "crime_set": sets,
         "model": names,
         "origins": origins,
@@ -115,9 +139,10 @@ def backtest(
         "start": start,
         "seed": seed,
         "workers": workers,
+        "scheduler": scheduler,
         "store": store,
     }
-    files = write_report(result, out, title=f"Back-test: {force}", params=invocation)
+    files = write_report(result, out, title=f"Back-test: {', '.join(forces)}", params=invocation)
     if export is not None:
         write_predictions(result, export)
         console.print(f"predictions: {export}")
@@ -126,13 +151,15 @@ def backtest(
 
 
 def print_summary(result: BacktestResult, metric: str = "pai@5%") -> None:
-    """Print one metric per model and crime set (mean over origins)."""
+    """Print one metric per (force,) model and crime set (mean over origins)."""
     s = result.summary()
     s = s[(s.metric == metric) & (s.horizon == 1)]
-    t = Table("model", *dict.fromkeys(s.crime_set), title=f"{metric}, mean over origins")
-    for model, g in s.groupby("model", sort=False):
+    sets = list(dict.fromkeys(s.crime_set))
+    several = s.force.nunique() > 1
+    head = ("force", "model") if several else ("model",)
+    t = Table(*head, *sets, title=f"{metric}, mean over origins")
+    for (force, model), g in s.groupby(["force", "model"], sort=False):
         vals = dict(zip(g.crime_set, g["mean"], strict=True))
-        t.add_row(
-            str(model), *(f"{vals.get(c, float('nan')):.2f}" for c in dict.fromkeys(s.crime_set))
-        )
+        keys = (str(force), str(model)) if several else (str(model),)
+        t.add_row(*keys, *(f"{vals.get(c, float('nan')):.2f}" for c in sets))
     console.print(t)

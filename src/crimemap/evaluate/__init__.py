@@ -9,6 +9,13 @@ from crimemap.evaluate.backtest import (
     prepare,
     run_task,
 )
+from crimemap.evaluate.distributed import (
+    BacktestJob,
+    ForecastJob,
+    distributed_backtest,
+    distributed_forecasts,
+    worker_store_url,
+)
 from crimemap.evaluate.export import (
     EXPORT_COLUMNS,
     format_origin,
@@ -39,6 +46,11 @@ from crimemap.evaluate.results import BacktestResult, OriginResult, metric_direc
 from crimemap.evaluate.spec import REFERENCE_LABELS, REFERENCE_MODELS, ModelSpec
 
 __all__ = [
+    "BacktestJob",
+    "ForecastJob",
+    "distributed_backtest",
+    "distributed_forecasts",
+    "worker_store_url",
     "Horizon",
     "forecast_next",
     "parse_horizon",
