@@ -24,7 +24,7 @@ from crimemap.forecast import get_model
 from crimemap.store.embedded import DuckDBStore
 from crimemap.taxonomy import crime_set
 
-__all__ = ["CurrentForecast", "DRIVER_LABELS", "load_or_compute"]
+__all__ = ["CurrentForecast", "DRIVER_LABELS", "cache_path", "load_or_compute", "refit", "save"]
 
 #: Component name (as models report them) -> the driver it stands for.
 DRIVER_LABELS = {
@@ -85,8 +85,15 @@ def _month(t: np.datetime64) -> str:
     return str(t.astype("datetime64[M]"))
 
 
-def compute(store: DuckDBStore, *, model: str, size: float, crime_set_name: str) -> CurrentForecast:
-    """Fit ``model`` per force and forecast the month after the data ends."""
+def compute(
+    store: DuckDBStore,
+    *,
+    model: str,
+    size: float,
+    crime_set_name: str,
+    forces: list[str] | None = None,
+) -> CurrentForecast:
+    """Fit ``model`` per force (every force, or ``forces``) and forecast the month after the data ends."""
     cats = crime_set(crime_set_name)
     spec = ModelSpec.parse(model)
     if (
@@ -97,7 +104,7 @@ def compute(store: DuckDBStore, *, model: str, size: float, crime_set_name: str)
         spec = ModelSpec(spec.name, {**spec.params, "explain": True}, label=spec.label)
     parts: list[dict[str, Any]] = []
     window: tuple[str, str] | None = None
-    for force in store.forces():
+    for force in store.forces() if forces is None else forces:
         events = store.incidents(forces=[force])
         if len(events.filter(categories=cats, located=True)) == 0:
             continue
@@ -146,6 +153,64 @@ def _path(folder: Path, key: dict[str, Any]) -> Path:
     return folder / f"forecast-{key['model']}-{h}.npz"
 
 
+def cache_path(
+    store: DuckDBStore,
+    folder: Path,
+    *,
+    model: str,
+    size: float,
+    crime_set_name: str,
+    version: tuple[int, int],
+) -> Path:
+    """Where the forecast of one model, grid, crime set and data version is cached."""
+    key = {
+        "format": 2,
+        "model": model,
+        "size": size,
+        "crime_set": crime_set_name,
+        "version": list(version),
+        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else ":memory:",
+    }
+    return _path(folder, key)
+
+
+def refit(store: DuckDBStore, current: CurrentForecast, forces: list[str]) -> CurrentForecast:
+    """``current`` with the rows of ``forces`` recomputed from the store as it is now.
+
+    The other forces keep their rows (their data did not change). The window
+    is the latest of the two: an upload that opens a new month moves the
+    refitted forces' forecast on by a month.
+    """
+    new = compute(
+        store,
+        model=current.model,
+        size=current.size,
+        crime_set_name=current.crime_set,
+        forces=forces,
+    )
+    keep = ~np.isin(current.force.astype(str), np.asarray(forces, dtype=str))
+    names = sorted(set(current.components) | set(new.components))
+
+    def comp(fc: CurrentForecast, k: str, m: np.ndarray | None) -> np.ndarray:
+        v = fc.components.get(k, np.zeros(len(fc.mean)))
+        return v if m is None else v[m]
+
+    start, end = max((current.start, current.end), (new.start, new.end))
+    return CurrentForecast(
+        model=current.model,
+        crime_set=current.crime_set,
+        size=current.size,
+        start=start,
+        end=end,
+        ij=np.concatenate([current.ij[keep], new.ij]).astype(np.int64),
+        force=np.concatenate([current.force[keep], new.force]),
+        mean=np.concatenate([current.mean[keep], new.mean]),
+        lo90=np.concatenate([current.lo90[keep], new.lo90]),
+        hi90=np.concatenate([current.hi90[keep], new.hi90]),
+        components={k: np.concatenate([comp(current, k, keep), comp(new, k, None)]) for k in names},
+    )
+
+
 def save(fc: CurrentForecast, path: Path) -> None:
     """Write a forecast to ``path`` (npz, written to a temporary name then renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,15 +254,9 @@ def load_or_compute(
     version: tuple[int, int],
 ) -> CurrentForecast:
     """The cached forecast for this data version, computing and saving it if missing."""
-    key = {
-        "format": 2,
-        "model": model,
-        "size": size,
-        "crime_set": crime_set_name,
-        "version": list(version),
-        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else ":memory:",
-    }
-    path = _path(folder, key)
+    path = cache_path(
+        store, folder, model=model, size=size, crime_set_name=crime_set_name, version=version
+    )
     if path.exists():
         return load(path)
     fc = compute(store, model=model, size=size, crime_set_name=crime_set_name)

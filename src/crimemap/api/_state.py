@@ -33,6 +33,8 @@ from crimemap.api._layers import (
     study_area,
 )
 from crimemap.api._live import Broker
+from crimemap.api._refit import ForecastRefitter
+from crimemap.api._units import UnitLayers
 from crimemap.errors import CrimemapError, StoreError
 from crimemap.ingest import ingest
 from crimemap.settings import Settings
@@ -64,10 +66,21 @@ class AppState:
         self.crs = q.main_crs(store)
         self.index = CellIndex(self.crs)
         self.index.add(q.cell_month_counts(store, self.crs))
+        # H3 / LSOA counts by month and day/hour counts of exactly timed records.
+        self.units = UnitLayers(self.index, settings.lsoa_geojson_dir)
+        self.units.add_store(store)
         self.version = q.data_version(store)
         self.broker = Broker()
         self.forecast: CurrentForecast | None = None
         self.forecast_error: str | None = None
+        self.refitter = ForecastRefitter(
+            store,
+            self.broker,
+            get=lambda: self.forecast,
+            put=self._set_forecast,
+            version=lambda: self.version,
+            cache_dir=Path(settings.out_dir) / "forecasts",
+        )
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -189,6 +202,9 @@ class AppState:
             self.forecast, self.forecast_error = None, str(exc).split("\n", 1)[0]
             log.warning("no current forecast: %s", self.forecast_error)
 
+    def _set_forecast(self, fc: CurrentForecast) -> None:
+        self.forecast, self.forecast_error = fc, None
+
     # -------------------------------------------------------------- writes
     def ingest_files(self, paths: Sequence[Path], *, policy: str) -> tuple[Any, dict[str, Any]]:
         """Ingest files atomically, then update the index incrementally.
@@ -214,11 +230,14 @@ class AppState:
                 "cells": np.zeros((0, 2), np.int64),
                 "months": [],
                 "forces": [],
+                "categories": [],
             }
             if report.rows_inserted:
                 new = q.cell_month_counts(self.store, self.crs, file_ids=list(range(before, after)))
                 change["cells"] = self.index.add(new)
                 change["months"] = sorted({month_label(int(m)) for m in new["month"].to_pylist()})
                 change["forces"] = sorted(set(new["force"].to_pylist()))
+                change["categories"] = sorted(set(new["category"].to_pylist()))
+                self.units.add_store(self.store, (before, after))
             self.version = q.data_version(self.store)
         return report, change

@@ -196,6 +196,9 @@ async def post_incidents(
                 "version": list(state.version),
             },
         )
+    if report.rows_inserted:
+        # Off the request path: a debounced background refit, announced on the stream.
+        state.refitter.schedule(change["forces"], change["categories"])
     return IngestResult(
         batch_id=report.batch_id,
         rows_read=report.rows_read,

@@ -1,0 +1,66 @@
+"""The SQL behind the H3, LSOA and day/hour layers (portable: DuckDB and PostgreSQL).
+
+Written to run unchanged on both store backends: ``extract(... FROM ...)``
+rather than DuckDB's ``year()``, explicit GROUP BY columns, ``?`` placeholders
+and no backend-only functions. File ranges (``file_id >= ? AND file_id < ?``)
+select the incidents of one upload for incremental updates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from crimemap.store.embedded import DuckDBStore
+
+__all__ = ["fine_incidents", "time_bins", "unit_month_counts"]
+
+_MONTH_COUNTS = """
+SELECT force, category,
+       CAST(extract(year FROM t_start) AS INTEGER) AS yr,
+       CAST(extract(month FROM t_start) AS INTEGER) AS mo,
+       lon, lat, lsoa, count(*) AS n
+FROM incidents
+WHERE ((lon IS NOT NULL AND lat IS NOT NULL) OR lsoa IS NOT NULL) {extra}
+GROUP BY force, category, CAST(extract(year FROM t_start) AS INTEGER),
+         CAST(extract(month FROM t_start) AS INTEGER), lon, lat, lsoa
+"""
+
+_FINE = """
+SELECT force, category, t_precision, t_start, lon, lat, x, y, crs, lsoa
+FROM incidents
+WHERE t_precision IN ('day', 'minute') {extra}
+"""
+
+
+def _files(file_range: tuple[int, int] | None) -> tuple[str, list[Any]]:
+    if file_range is None:
+        return "", []
+    return "AND file_id >= ? AND file_id < ?", [int(file_range[0]), int(file_range[1])]
+
+
+def unit_month_counts(store: DuckDBStore, file_range: tuple[int, int] | None = None) -> pa.Table:
+    """Counts per force, category, month, WGS84 point and LSOA code.
+
+    Rows with a point feed the H3 layers; rows with an LSOA code (located or
+    not: unlocated records still count for their area) feed the LSOA layer.
+    Columns: force, category, yr, mo, lon, lat, lsoa, n.
+    """
+    extra, params = _files(file_range)
+    return store.sql(_MONTH_COUNTS.format(extra=extra), params)
+
+
+def fine_incidents(store: DuckDBStore, file_range: tuple[int, int] | None = None) -> pa.Table:
+    """Incidents timed to the day or the minute (never month-only records), one row each."""
+    extra, params = _files(file_range)
+    return store.sql(_FINE.format(extra=extra), params)
+
+
+def time_bins(store: DuckDBStore) -> list[dict[str, Any]]:
+    """Per force and time precision: incidents, first and last start time."""
+    t = store.sql(
+        """SELECT force, t_precision, count(*) AS n, min(t_start) AS first, max(t_start) AS last
+           FROM incidents GROUP BY force, t_precision ORDER BY force, t_precision"""
+    )
+    return list(t.to_pylist())
