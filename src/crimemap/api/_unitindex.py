@@ -245,7 +245,7 @@ class UnitIndex:
 
     def series(
         self,
-        pos: int | None,
+        pos: np.ndarray | None,
         *,
         categories: frozenset[str] | None,
         force: str | None,
@@ -254,14 +254,14 @@ class UnitIndex:
         hi: int,
         row_ok: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Time bins with data and totals per bin of one unit (every unit when ``pos`` is None)."""
+        """Time bins with data and totals per bin of units ``pos`` (every unit when None)."""
         s = self._snap
         cats, fs, w = self._selectors(categories, force, weights)
         m = self._mask(s, cats, fs, max(int(lo), 0), min(int(hi), 1 << TIME_BITS))
         if row_ok is not None:
             m &= row_ok(s.row_time)
         if pos is not None:
-            m &= s.row_unit == pos
+            m &= np.isin(s.row_unit, np.asarray(pos, np.int64))
         t, inv = np.unique(s.row_time[m], return_inverse=True)
         v = np.bincount(inv.ravel(), weights=s.counts[m] * w[s.row_cat[m]], minlength=len(t))
         return t, v

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimemap.api._cellids import CELL_SIZES, month_index
+from crimemap.api._cellids import CELL_SIZES, month_index, month_label
 from crimemap.api._cells import CellIndex
 from crimemap.api._layers import Filter
 from crimemap.api._outlines import lsoa_outlines
-from crimemap.api._timebins import hour_of_day_mask, hours_since_epoch
+from crimemap.api._timebins import day_label, hour_label, hour_of_day_mask, hours_since_epoch
 from crimemap.api._unit_queries import fine_incidents, unit_month_counts
 from crimemap.api._unitindex import UnitIndex
 from crimemap.errors import InputError, NotFoundError
@@ -58,6 +58,7 @@ __all__ = [
     "h3_resolution_for",
     "parse_unit_id",
     "render_units_geojson",
+    "unit_series",
 ]
 
 UNIT_KINDS = ("grid", "h3", "lsoa")
@@ -322,6 +323,73 @@ class UnitLayers:
             )  # fmt: skip
             meta["undrawn"] = {"units": int((uv != 0).sum()), "value": float(uv.sum())}
         return UnitLayer(unit, idx.ids[pos], geom, bounds, val, meta)
+
+
+#: Most points one series returns (an hourly series of a year is 8,760).
+MAX_SERIES_POINTS = 10_000
+
+
+def unit_series(
+    layers: UnitLayers,
+    f: Filter,
+    *,
+    unit_id: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    bin: str = "month",
+) -> tuple[list[str], np.ndarray]:
+    """Totals per time bin (labels, values) of one unit, or of the 250 m cells in a bbox.
+
+    Month series cover every month with data in the window (zeros included);
+    day and hour series every day or hour from the window's start (or the
+    first exactly timed record) to its end (or the last one), zeros included.
+    """
+    if bin not in ("month", "day", "hour"):
+        raise InputError("bin must be month, day or hour")
+    fine = is_fine(f) or bin != "month"
+    if fine and bin == "month":
+        bin = "day"
+    if unit_id is not None and unit_id.startswith("g"):
+        from crimemap.api._cellids import parse_cell_id
+
+        unit = Unit("grid", parse_cell_id(unit_id)[0])
+    elif unit_id is not None:
+        unit = parse_unit_id(unit_id)
+    else:
+        unit = Unit("grid", CELL_SIZES[0])
+    if unit.kind == "grid" and not fine:
+        raise InputError("monthly grid series come from the grid index (api.routers.series)")
+    ff = f if not fine or is_fine(f) else replace(f, fine=(0, (1 << 21) - 1))
+    idx = layers.index_for(unit, ff)
+    if unit_id is not None:
+        p = idx.find(unit_id)
+        pos = np.zeros(0, np.int64) if p is None else np.array([p])
+    else:
+        pos = idx.in_bbox(bbox)
+    lo, hi, row_ok = window(ff)
+    t, v = idx.series(
+        pos, categories=f.categories, force=f.force, weights=f.weights, lo=lo, hi=hi, row_ok=row_ok
+    )
+    if not fine:
+        months = np.union1d(layers.cells.month_indices(), t)
+        months = months[(months >= lo) & (months < hi)]
+        out = np.zeros(len(months))
+        out[np.searchsorted(months, t)] = v
+        return [month_label(int(m)) for m in months], out
+    step = 24 if bin == "day" else 1
+    every = idx.times() >> 1
+    first = max(lo >> 1, int(every.min()) if len(every) else lo >> 1) // step
+    last = min((hi >> 1) - 1, int(every.max()) if len(every) else first * step) // step
+    if last - first + 1 > MAX_SERIES_POINTS:
+        raise InputError(
+            f"a {bin} series of {last - first + 1} points is too long "
+            f"(at most {MAX_SERIES_POINTS}); narrow the window or use a coarser bin"
+        )
+    out = np.zeros(max(last - first + 1, 0))
+    b = (t >> 1) // step - first
+    ok = (b >= 0) & (b < len(out))
+    np.add.at(out, b[ok], v[ok])
+    label = day_label if bin == "day" else hour_label
+    return [label(k) for k in range(first, last + 1)], out
 
 
 def is_fine(f: Filter) -> bool:
