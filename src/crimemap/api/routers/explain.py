@@ -77,6 +77,9 @@ def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
         return _explain_unit(state, cell, fp)
     size, i, j = parse_cell_id(cell)
     f = fp.filter
+    if is_fine(f):
+        # A grid cell's panel is monthly (hot spots and forecasts are): the window's months.
+        f = replace(f, fine=None, hours=None)
     months, vals = state.index.series(
         cells=(size, i, j), categories=f.categories, force=f.force, weights=f.weights
     )
