@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,18 @@ from crimemap.evaluate.operational import forecast_next
 from crimemap.evaluate.spec import ModelSpec
 from crimemap.forecast import get_model
 from crimemap.store.embedded import DuckDBStore
+from crimemap.table import IncidentTable
 from crimemap.taxonomy import crime_set
 
-__all__ = ["CurrentForecast", "DRIVER_LABELS", "cache_path", "load_or_compute", "refit", "save"]
+__all__ = [
+    "CurrentForecast",
+    "DRIVER_LABELS",
+    "cache_path",
+    "fit_force",
+    "load_or_compute",
+    "refit",
+    "save",
+]
 
 #: Component name (as models report them) -> the driver it stands for.
 DRIVER_LABELS = {
@@ -85,6 +95,33 @@ def _month(t: np.datetime64) -> str:
     return str(t.astype("datetime64[M]"))
 
 
+def fit_force(
+    events: IncidentTable, force: str, *, spec: ModelSpec, crime_set_name: str, size: float
+) -> dict[str, Any]:
+    """Fit and forecast one force's events: plain arrays (picklable: refits run it in a
+    worker process)."""
+    # The back-test's own preparation, so its scores vouch for this surface.
+    surf = forecast_next(events, crime_set=crime_set_name, model=spec, horizon="1m", cell_size=size)
+    n = len(surf.units)
+    return {
+        "ij": np.asarray(surf.units.ij),
+        "force": np.full(n, force, dtype=object),
+        "mean": np.asarray(surf.mean),
+        "lo90": np.asarray(surf.lo90) if surf.lo90 is not None else np.full(n, np.nan),
+        "hi90": np.asarray(surf.hi90) if surf.hi90 is not None else np.full(n, np.nan),
+        "components": {k: np.asarray(v) for k, v in surf.components.items()},
+        "window": (_month(surf.start), _month(surf.end)),
+    }
+
+
+#: ``run(fn, *args, **kwargs)``: where a force's fit runs (in process by default).
+Runner = Callable[..., Any]
+
+
+def _direct(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
 def compute(
     store: DuckDBStore,
     *,
@@ -92,8 +129,10 @@ def compute(
     size: float,
     crime_set_name: str,
     forces: list[str] | None = None,
+    run: Runner = _direct,
 ) -> CurrentForecast:
-    """Fit ``model`` per force (every force, or ``forces``) and forecast the month after the data ends."""
+    """Fit ``model`` per force (every force, or ``forces``) and forecast the month after the
+    data ends; ``run`` executes each force's :func:`fit_force` (e.g. in a worker process)."""
     cats = crime_set(crime_set_name)
     spec = ModelSpec.parse(model)
     if (
@@ -108,24 +147,9 @@ def compute(
         events = store.incidents(forces=[force])
         if len(events.filter(categories=cats, located=True)) == 0:
             continue
-        # The back-test's own preparation, so its scores vouch for this surface.
-        surf = forecast_next(
-            events, crime_set=crime_set_name, model=spec, horizon="1m", cell_size=size
-        )
-        units = surf.units
-        until, end = surf.start, surf.end
-        n = len(units)
-        parts.append(
-            {
-                "ij": np.asarray(units.ij),
-                "force": np.full(n, force, dtype=object),
-                "mean": surf.mean,
-                "lo90": surf.lo90 if surf.lo90 is not None else np.full(n, np.nan),
-                "hi90": surf.hi90 if surf.hi90 is not None else np.full(n, np.nan),
-                "components": dict(surf.components),
-            }
-        )
-        window = (_month(until), _month(end))
+        part = run(fit_force, events, force, spec=spec, crime_set_name=crime_set_name, size=size)
+        parts.append(part)
+        window = part["window"]
     if not parts or window is None:
         raise InsufficientDataError("no located incidents to forecast from")
     names = sorted({k for p in parts for k in p["components"]})
@@ -174,7 +198,9 @@ def cache_path(
     return _path(folder, key)
 
 
-def refit(store: DuckDBStore, current: CurrentForecast, forces: list[str]) -> CurrentForecast:
+def refit(
+    store: DuckDBStore, current: CurrentForecast, forces: list[str], run: Runner = _direct
+) -> CurrentForecast:
     """``current`` with the rows of ``forces`` recomputed from the store as it is now.
 
     The other forces keep their rows (their data did not change). The window
@@ -187,6 +213,7 @@ def refit(store: DuckDBStore, current: CurrentForecast, forces: list[str]) -> Cu
         size=current.size,
         crime_set_name=current.crime_set,
         forces=forces,
+        run=run,
     )
     keep = ~np.isin(current.force.astype(str), np.asarray(forces, dtype=str))
     names = sorted(set(current.components) | set(new.components))

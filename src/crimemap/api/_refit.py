@@ -8,14 +8,23 @@ a steady stream still refits at least every ``max_wait`` seconds). When it
 is ready the new forecast replaces the old one in one assignment, is saved
 to the forecast cache under the new data version, and a ``change`` event
 with ``layers: ["forecast"]`` goes to every open map.
+
+The fits themselves run in one worker *process* (spawned on the first refit
+and kept): model fitting is CPU-bound Python and NumPy, and in a thread of
+the API process it would hold the GIL against every viewport request. The
+API process only reads the force's incidents from the store (DuckDB allows a
+single process on the file) and ships them to the worker.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +73,7 @@ class ForecastRefitter:
         cache_dir: Path,
         delay: float = REFIT_DELAY_S,
         max_wait: float = 5 * REFIT_DELAY_S,
+        in_process: bool = False,
     ) -> None:
         self.store, self.broker = store, broker
         self._get, self._put, self._version = get, put, version
@@ -76,6 +86,26 @@ class ForecastRefitter:
         self._timer: threading.Timer | None = None
         self.refits = 0
         self.last_error: str | None = None
+        self.in_process = in_process
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _runner(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.in_process:
+            return fn(*args, **kwargs)
+        if self._pool is None:
+            # spawn, not fork: the API process has threads and an open DuckDB connection.
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+    def close(self) -> None:
+        """Stop pending refits and the worker process."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def schedule(self, forces: Iterable[str], categories: Iterable[str]) -> bool:
         """Queue a refit of ``forces`` if ``categories`` meet the forecast's crime set."""
@@ -105,8 +135,9 @@ class ForecastRefitter:
             version = self._version()
             t0 = time.perf_counter()
             try:
-                new = refit(self.store, fc, forces)
-            except CrimemapError as exc:
+                new = refit(self.store, fc, forces, run=self._runner)
+            except (CrimemapError, BrokenProcessPool) as exc:
+                self._pool = None if isinstance(exc, BrokenProcessPool) else self._pool
                 self.last_error = str(exc).split("\n", 1)[0]
                 log.warning("forecast refit of %s failed: %s", forces, self.last_error)
                 return

@@ -10,17 +10,23 @@ day is 24 of them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from crimemap.api._cellids import month_index
+from crimemap.api._layers import Filter
 from crimemap.errors import InputError
 
 __all__ = [
     "FINE_PRECISIONS",
     "TimeBound",
     "day_label",
+    "fine_note",
+    "is_fine",
+    "time_resolution",
+    "window",
     "hour_label",
     "hour_of_day_mask",
     "hours_since_epoch",
@@ -136,3 +142,36 @@ def day_label(day: int) -> str:
 def hour_label(hour: int) -> str:
     """Hours since 1970-01-01 00:00 -> ``YYYY-MM-DDTHH``."""
     return str(np.datetime64(int(hour), "h"))[:13]
+
+
+def is_fine(f: Filter) -> bool:
+    """True when ``f`` asks for a day/hour window or an hour-of-day filter."""
+    return f.fine is not None or f.hours is not None
+
+
+def window(f: Filter) -> tuple[int, int, Callable[[np.ndarray], np.ndarray] | None]:
+    """Time field range ``[lo, hi)`` and row predicate of a filter, for its index."""
+    if not is_fine(f):
+        lo = 0 if f.start is None else f.start
+        hi = (1 << 22) if f.end is None else f.end + 1
+        return lo, hi, None
+    h0, h1 = f.fine if f.fine is not None else (0, (1 << 21) - 1)
+    if f.hours is None:
+        return 2 * h0, 2 * (h1 + 1), None
+    mask = hour_of_day_mask(f.hours)
+    return 2 * h0, 2 * (h1 + 1), lambda t: ((t & 1) == 1) & mask[(t >> 1) % 24]
+
+
+def time_resolution(f: Filter) -> str:
+    """``month``, ``day`` or ``hour``: the finest time bin the filter uses."""
+    if f.hours is not None:
+        return "hour"
+    return "day" if f.fine is not None else "month"
+
+
+def fine_note(f: Filter) -> str:
+    """What a day/hour window counts."""
+    base = "day/hour windows count incidents timed to the day or minute only (month-only records left out)"
+    if f.hours is not None:
+        return base + "; an hour filter counts minute-precision records only"
+    return base

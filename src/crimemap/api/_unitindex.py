@@ -14,7 +14,7 @@ it in, so readers never lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,13 +80,17 @@ class UnitIndex:
     # ----------------------------------------------------------- building
     def add(
         self,
-        units: Sequence[str] | np.ndarray,
-        forces: Sequence[str],
-        categories: Sequence[str],
+        units: tuple[np.ndarray, np.ndarray],
+        forces: tuple[np.ndarray, np.ndarray],
+        categories: tuple[np.ndarray, np.ndarray],
         times: np.ndarray,
         n: np.ndarray,
     ) -> None:
-        """Merge counts (one entry per row; repeated keys are summed)."""
+        """Merge counts, one entry per row (repeated keys are summed).
+
+        ``units``, ``forces`` and ``categories`` are factors: (distinct values,
+        code of each row), so the per-row work stays in NumPy.
+        """
         t = np.asarray(times, np.int64)
         if len(t) == 0:
             return
@@ -94,13 +98,12 @@ class UnitIndex:
             raise InputError("incident times must fall between 1970 and 2140")
         with self._lock:
             snap = self._snap
-            for f in dict.fromkeys(forces):
+            for f in forces[0]:
                 if f not in self.forces:
                     if len(self.forces) >= _MAX_FORCES:
                         raise InputError(f"the map serves at most {_MAX_FORCES} forces")
-                    self.forces.append(f)
-            fpos = {f: k for k, f in enumerate(self.forces)}
-            fresh = [u for u in dict.fromkeys(units) if u not in self._pos]
+                    self.forces.append(str(f))
+            fresh = [str(u) for u in units[0] if u not in self._pos]
             ids, geom, bounds = snap.ids, snap.geom, snap.bounds
             if fresh:
                 new_ids = np.asarray(fresh, dtype=object)
@@ -110,10 +113,15 @@ class UnitIndex:
                 ids = np.concatenate([ids, new_ids])
                 geom = np.concatenate([geom, np.asarray(g, dtype=object)])
                 bounds = np.concatenate([bounds, np.asarray(b, float).reshape(-1, 4)])
-            u_idx = np.fromiter((self._pos[u] for u in units), np.int64, len(t))
-            f_idx = np.fromiter((fpos[f] for f in forces), np.int64, len(t))
-            c_idx = np.fromiter((_CAT_POS.get(c, _N_CAT - 1) for c in categories), np.int64, len(t))
-            keys = (u_idx << _LOW) | (f_idx << (_KB + TIME_BITS)) | (c_idx << TIME_BITS) | t
+            u_map = np.array([self._pos[str(u)] for u in units[0]], np.int64)
+            f_map = np.array([self.forces.index(str(f)) for f in forces[0]], np.int64)
+            c_map = np.array([_CAT_POS.get(str(c), _N_CAT - 1) for c in categories[0]], np.int64)
+            keys = (
+                (u_map[units[1]] << _LOW)
+                | (f_map[forces[1]] << (_KB + TIME_BITS))
+                | (c_map[categories[1]] << TIME_BITS)
+                | t
+            )
             self._snap = self._merge(snap, ids, geom, bounds, keys, np.asarray(n, float))
 
     @staticmethod

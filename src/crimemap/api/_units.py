@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimemap.api._cellids import CELL_SIZES, month_index, month_label
+from crimemap.api._cellids import CELL_SIZES
 from crimemap.api._cells import CellIndex
 from crimemap.api._layers import Filter
 from crimemap.api._outlines import lsoa_outlines
-from crimemap.api._timebins import day_label, hour_label, hour_of_day_mask, hours_since_epoch
+from crimemap.api._timebins import fine_note, hours_since_epoch, is_fine, time_resolution, window
 from crimemap.api._unit_queries import fine_incidents, unit_month_counts
 from crimemap.api._unitindex import UnitIndex
 from crimemap.errors import InputError, NotFoundError
@@ -57,8 +57,8 @@ __all__ = [
     "Unit",
     "h3_resolution_for",
     "parse_unit_id",
+    "is_fine",
     "render_units_geojson",
-    "unit_series",
 ]
 
 UNIT_KINDS = ("grid", "h3", "lsoa")
@@ -83,6 +83,15 @@ class Unit:
         if self.kind == "h3":
             return f"H3 hexagons, resolution {int(self.level)}"
         return "LSOAs"
+
+
+def _factor(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a string column and each row's code (dictionary encoding)."""
+    enc = pc.dictionary_encode(col).combine_chunks()
+    return (
+        np.asarray(enc.dictionary.to_pylist(), object),
+        enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+    )
 
 
 def h3_resolution_for(zoom: float) -> int:
@@ -229,47 +238,57 @@ class UnitLayers:
         exact = np.asarray(t["t_precision"].to_numpy(zero_copy_only=False) == "minute", np.int64)
         # Day-precision records sit at midnight with exact = 0 (no hour of day).
         hours = np.where(exact == 1, hours, (hours // 24) * 24)
+        times = hours * 2 + exact
         t = t.append_column("n", pa.array(np.ones(t.num_rows)))
-        self._add(self.fine, t, hours * 2 + exact)
+        self._add(self.fine, t, times)
         # Grid cells (main CRS only, as the grid index).
         x = t["x"].to_numpy(zero_copy_only=False).astype(float)
         y = t["y"].to_numpy(zero_copy_only=False).astype(float)
-        crs = t["crs"].to_numpy(zero_copy_only=False)
-        ok = np.isfinite(x) & np.isfinite(y) & (np.asarray(crs, float) == self.cells.crs)
+        crs = np.asarray(t["crs"].to_numpy(zero_copy_only=False), float)
+        ok = np.isfinite(x) & np.isfinite(y) & (crs == self.cells.crs)
         if not ok.any():
             return
-        forces = np.asarray(t["force"].to_pylist(), object)[ok]
-        cats = np.asarray(t["category"].to_pylist(), object)[ok]
+        sub = t.filter(pa.array(ok))
+        forces, cats = _factor(sub["force"]), _factor(sub["category"])
         for size in CELL_SIZES:
-            i = np.floor(x[ok] / size).astype(np.int64)
-            j = np.floor(y[ok] / size).astype(np.int64)
-            ids = [f"g{size:g}:{a}:{b}" for a, b in zip(i, j, strict=True)]
+            ij = np.column_stack([np.floor(x[ok] / size), np.floor(y[ok] / size)]).astype(np.int64)
+            uij, inv = np.unique(ij, axis=0, return_inverse=True)
+            ids = np.array([f"g{size:g}:{a}:{b}" for a, b in uij], object)
             self.fine[Unit("grid", size)].add(
-                ids, forces, cats, (hours * 2 + exact)[ok], np.ones(len(ids))
+                (ids, inv.ravel()), forces, cats, times[ok], np.ones(len(ij))
             )
 
     def _add(self, target: dict[Unit, UnitIndex], t: pa.Table, times: np.ndarray) -> None:
         import h3
 
-        forces = np.asarray(t["force"].to_pylist(), object)
-        cats = np.asarray(t["category"].to_pylist(), object)
         n = t["n"].to_numpy().astype(float)
         lon = t["lon"].to_numpy(zero_copy_only=False).astype(float)
         lat = t["lat"].to_numpy(zero_copy_only=False).astype(float)
         ok = np.isfinite(lon) & np.isfinite(lat)
         if ok.any():
+            sub = t.filter(pa.array(ok))
+            forces, cats = _factor(sub["force"]), _factor(sub["category"])
             # police.uk snaps to a few thousand points: index each distinct point once.
             pts, inv = np.unique(np.column_stack([lon[ok], lat[ok]]), axis=0, return_inverse=True)
             for r in H3_SERVED:
-                cells = np.array(["h3:" + h3.latlng_to_cell(b, a, r) for a, b in pts], object)
+                cells = np.array([h3.latlng_to_cell(b, a, r) for a, b in pts], object)
+                uc, cinv = np.unique(cells, return_inverse=True)
+                ids = np.array(["h3:" + c for c in uc], object)
                 target[Unit("h3", float(r))].add(
-                    cells[inv.ravel()], forces[ok], cats[ok], times[ok], n[ok]
+                    (ids, cinv.ravel()[inv.ravel()]), forces, cats, times[ok], n[ok]
                 )
         has = pc.is_valid(t["lsoa"]).to_numpy(zero_copy_only=False)
         if has.any():
-            codes = np.asarray(t["lsoa"].to_pylist(), object)[has]
+            sub = t.filter(pa.array(has))
+            codes, cinv = _factor(sub["lsoa"])
             ids = np.array(["lsoa:" + str(c) for c in codes], object)
-            target[Unit("lsoa", 0.0)].add(ids, forces[has], cats[has], times[has], n[has])
+            target[Unit("lsoa", 0.0)].add(
+                (ids, cinv),
+                _factor(sub["force"]),
+                _factor(sub["category"]),
+                times[has],
+                n[has],
+            )
 
     # ------------------------------------------------------------- queries
     def index_for(self, unit: Unit, f: Filter) -> UnitIndex:
@@ -323,111 +342,6 @@ class UnitLayers:
             )  # fmt: skip
             meta["undrawn"] = {"units": int((uv != 0).sum()), "value": float(uv.sum())}
         return UnitLayer(unit, idx.ids[pos], geom, bounds, val, meta)
-
-
-#: Most points one series returns (an hourly series of a year is 8,760).
-MAX_SERIES_POINTS = 10_000
-
-
-def unit_series(
-    layers: UnitLayers,
-    f: Filter,
-    *,
-    unit_id: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    bin: str = "month",
-) -> tuple[list[str], np.ndarray]:
-    """Totals per time bin (labels, values) of one unit, or of the 250 m cells in a bbox.
-
-    Month series cover every month with data in the window (zeros included);
-    day and hour series every day or hour from the window's start (or the
-    first exactly timed record) to its end (or the last one), zeros included.
-    """
-    if bin not in ("month", "day", "hour"):
-        raise InputError("bin must be month, day or hour")
-    fine = is_fine(f) or bin != "month"
-    if fine and bin == "month":
-        bin = "day"
-    if unit_id is not None and unit_id.startswith("g"):
-        from crimemap.api._cellids import parse_cell_id
-
-        unit = Unit("grid", parse_cell_id(unit_id)[0])
-    elif unit_id is not None:
-        unit = parse_unit_id(unit_id)
-    else:
-        unit = Unit("grid", CELL_SIZES[0])
-    if unit.kind == "grid" and not fine:
-        raise InputError("monthly grid series come from the grid index (api.routers.series)")
-    ff = f if not fine or is_fine(f) else replace(f, fine=(0, (1 << 21) - 1))
-    idx = layers.index_for(unit, ff)
-    if unit_id is not None:
-        p = idx.find(unit_id)
-        pos = np.zeros(0, np.int64) if p is None else np.array([p])
-    else:
-        pos = idx.in_bbox(bbox)
-    lo, hi, row_ok = window(ff)
-    t, v = idx.series(
-        pos, categories=f.categories, force=f.force, weights=f.weights, lo=lo, hi=hi, row_ok=row_ok
-    )
-    if not fine:
-        months = np.union1d(layers.cells.month_indices(), t)
-        months = months[(months >= lo) & (months < hi)]
-        out = np.zeros(len(months))
-        out[np.searchsorted(months, t)] = v
-        return [month_label(int(m)) for m in months], out
-    step = 24 if bin == "day" else 1
-    every = idx.times() >> 1
-    first = max(lo >> 1, int(every.min()) if len(every) else lo >> 1) // step
-    last = min((hi >> 1) - 1, int(every.max()) if len(every) else first * step) // step
-    if last - first + 1 > MAX_SERIES_POINTS:
-        raise InputError(
-            f"a {bin} series of {last - first + 1} points is too long "
-            f"(at most {MAX_SERIES_POINTS}); narrow the window or use a coarser bin"
-        )
-    out = np.zeros(max(last - first + 1, 0))
-    b = (t >> 1) // step - first
-    ok = (b >= 0) & (b < len(out))
-    np.add.at(out, b[ok], v[ok])
-    label = day_label if bin == "day" else hour_label
-    return [label(k) for k in range(first, last + 1)], out
-
-
-def is_fine(f: Filter) -> bool:
-    """True when ``f`` asks for a day/hour window or an hour-of-day filter."""
-    return f.fine is not None or f.hours is not None
-
-
-def window(f: Filter) -> tuple[int, int, Callable[[np.ndarray], np.ndarray] | None]:
-    """Time field range ``[lo, hi)`` and row predicate of a filter, for its index."""
-    if not is_fine(f):
-        lo = 0 if f.start is None else f.start
-        hi = (1 << 22) if f.end is None else f.end + 1
-        return lo, hi, None
-    h0, h1 = f.fine if f.fine is not None else (0, (1 << 21) - 1)
-    if f.hours is None:
-        return 2 * h0, 2 * (h1 + 1), None
-    mask = hour_of_day_mask(f.hours)
-    return 2 * h0, 2 * (h1 + 1), lambda t: ((t & 1) == 1) & mask[(t >> 1) % 24]
-
-
-def time_resolution(f: Filter) -> str:
-    """``month``, ``day`` or ``hour``: the finest time bin the filter uses."""
-    if f.hours is not None:
-        return "hour"
-    return "day" if f.fine is not None else "month"
-
-
-def fine_note(f: Filter) -> str:
-    """What a day/hour window counts."""
-    base = "day/hour windows count incidents timed to the day or minute only (month-only records left out)"
-    if f.hours is not None:
-        return base + "; an hour filter counts minute-precision records only"
-    return base
-
-
-def month_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
-    """Month indices of ``YYYY-MM`` strings (helper for callers that build filters)."""
-    return (month_index(start) if start else None, month_index(end) if end else None)
 
 
 def render_units_geojson(layer: UnitLayer, bbox: tuple[float, float, float, float] | None) -> str:

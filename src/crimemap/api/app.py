@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, store: DuckDBStore | None = 
             await run_in_threadpool(state.load_forecast)
         await run_in_threadpool(state.warm_up)
         yield
+        state.refitter.close()
         if owned:
             st.close()
 

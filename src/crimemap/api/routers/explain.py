@@ -23,7 +23,8 @@ from crimemap.api._layers import (
     hotspot_layer,
 )
 from crimemap.api._state import AppState
-from crimemap.api._units import is_fine, parse_unit_id, unit_series
+from crimemap.api._unit_series import unit_series
+from crimemap.api._units import is_fine, parse_unit_id
 from crimemap.api.deps import Filters, State
 from crimemap.errors import CrimemapError
 from crimemap.safeguards import Principal

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from crimemap.api._access import ACTION_KEY, audit, require
 from crimemap.api._cells import month_label, parse_cell_id
-from crimemap.api._units import is_fine, unit_series
+from crimemap.api._unit_series import unit_series
+from crimemap.api._units import is_fine
 from crimemap.api.deps import BBoxParam, Filters, State, parse_bbox
 from crimemap.errors import InputError
 from crimemap.safeguards import Principal
