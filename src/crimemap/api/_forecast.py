@@ -187,13 +187,19 @@ def cache_path(
     version: tuple[int, int],
 ) -> Path:
     """Where the forecast of one model, grid, crime set and data version is cached."""
+    db = getattr(store, "path", None)  # a DuckDB file; a server store is named by its URL
+    ident = (
+        getattr(store, "url", "")
+        if db is None
+        else (":memory:" if db == ":memory:" else str(Path(db).resolve()))
+    )
     key = {
         "format": 2,
         "model": model,
         "size": size,
         "crime_set": crime_set_name,
         "version": list(version),
-        "store": str(Path(store.path).resolve()) if store.path != ":memory:" else ":memory:",
+        "store": ident,
     }
     return _path(folder, key)
 

@@ -238,6 +238,6 @@ class AppState:
                 change["months"] = sorted({month_label(int(m)) for m in new["month"].to_pylist()})
                 change["forces"] = sorted(set(new["force"].to_pylist()))
                 change["categories"] = sorted(set(new["category"].to_pylist()))
-                self.units.add_store(self.store, (before, after))
+                self.units.add_store(self.store, file_ids=list(range(before, after)))
             self.version = q.data_version(self.store)
         return report, change

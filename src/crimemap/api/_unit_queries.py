@@ -2,8 +2,9 @@
 
 Written to run unchanged on both store backends: ``extract(... FROM ...)``
 rather than DuckDB's ``year()``, explicit GROUP BY columns, ``?`` placeholders
-and no backend-only functions. File ranges (``file_id >= ? AND file_id < ?``)
-select the incidents of one upload for incremental updates.
+and no backend-only functions; file filters as in :mod:`crimemap.api._queries`
+(``file_id = ANY(CAST(? AS BIGINT[]))`` selects the incidents of an upload for
+incremental updates, ``file_id <= ?`` the files an index was built from).
 """
 
 from __future__ import annotations
@@ -34,26 +35,36 @@ WHERE t_precision IN ('day', 'minute') {extra}
 """
 
 
-def _files(file_range: tuple[int, int] | None) -> tuple[str, list[Any]]:
-    if file_range is None:
-        return "", []
-    return "AND file_id >= ? AND file_id < ?", [int(file_range[0]), int(file_range[1])]
+def _files(file_ids: list[int] | None, max_file_id: int | None) -> tuple[str, list[Any]]:
+    extra = ""
+    params: list[Any] = []
+    if file_ids is not None:
+        extra = "AND file_id = ANY(CAST(? AS BIGINT[]))"
+        params.append([int(f) for f in file_ids])
+    if max_file_id is not None:
+        extra += " AND (file_id IS NULL OR file_id <= ?)"
+        params.append(int(max_file_id))
+    return extra, params
 
 
-def unit_month_counts(store: DuckDBStore, file_range: tuple[int, int] | None = None) -> pa.Table:
+def unit_month_counts(
+    store: DuckDBStore, *, file_ids: list[int] | None = None, max_file_id: int | None = None
+) -> pa.Table:
     """Counts per force, category, month, WGS84 point and LSOA code.
 
     Rows with a point feed the H3 layers; rows with an LSOA code (located or
     not: unlocated records still count for their area) feed the LSOA layer.
     Columns: force, category, yr, mo, lon, lat, lsoa, n.
     """
-    extra, params = _files(file_range)
+    extra, params = _files(file_ids, max_file_id)
     return store.sql(_MONTH_COUNTS.format(extra=extra), params)
 
 
-def fine_incidents(store: DuckDBStore, file_range: tuple[int, int] | None = None) -> pa.Table:
+def fine_incidents(
+    store: DuckDBStore, *, file_ids: list[int] | None = None, max_file_id: int | None = None
+) -> pa.Table:
     """Incidents timed to the day or the minute (never month-only records), one row each."""
-    extra, params = _files(file_range)
+    extra, params = _files(file_ids, max_file_id)
     return store.sql(_FINE.format(extra=extra), params)
 
 

@@ -215,11 +215,18 @@ class UnitLayers:
                 geom[k], bounds[k] = hit[0], hit[1]
         return geom, bounds
 
-    def add_store(self, store: DuckDBStore, file_range: tuple[int, int] | None = None) -> None:
-        """Count the store's incidents (or those of files ``[lo, hi)``) into every index."""
+    def add_store(
+        self,
+        store: DuckDBStore,
+        *,
+        file_ids: list[int] | None = None,
+        max_file_id: int | None = None,
+    ) -> None:
+        """Count the store's incidents (those of ``file_ids``, or of files up to
+        ``max_file_id``) into every index."""
         with self._lock:
-            self._add_month(unit_month_counts(store, file_range))
-            self._add_fine(fine_incidents(store, file_range))
+            self._add_month(unit_month_counts(store, file_ids=file_ids, max_file_id=max_file_id))
+            self._add_fine(fine_incidents(store, file_ids=file_ids, max_file_id=max_file_id))
 
     def _add_month(self, t: pa.Table) -> None:
         if t.num_rows == 0:
