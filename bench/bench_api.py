@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -54,7 +55,15 @@ CENTRES = [
     (-1.54, 53.99),  # Harrogate
     (-0.40, 54.28),  # Scarborough
 ]
-LAYERS = ["incidents"] * 6 + ["hotspots"] * 2 + ["forecast"] * 2 + ["emerging"]
+#: Layer requested (``incidents:h3`` / ``incidents:lsoa``: the incidents layer on H3
+#: hexagons or LSOAs, issue #5's other units).
+LAYERS = (
+    ["incidents"] * 4
+    + ["incidents:h3", "incidents:lsoa"]
+    + ["hotspots"] * 2
+    + ["forecast"] * 2
+    + ["emerging"]
+)
 CRIME_SETS = ["all-crime", "all-crime", "violence", "burglary", "asb"]
 WINDOWS = [1, 3, 12]
 
@@ -95,7 +104,7 @@ from crimemap.settings import Settings
 from crimemap.safeguards import add_user
 # The benchmark measures the service, not the per-client rate limit.
 s = Settings(store=sys.argv[1], out_dir=Path(sys.argv[2]), forecast_model=sys.argv[3], port=int(sys.argv[4]),
-             rate_limit_per_s=1e6, rate_burst=10**6)
+             lsoa_geojson_dir=Path(sys.argv[5]), rate_limit_per_s=1e6, rate_burst=10**6)
 app = create_app(s)
 # An admin token for the load clients (restricted layers, uploads, the stream).
 tok = add_user(app.state.crimemap.store, f"bench{time.time_ns()}", "admin", actor="bench")[1]
@@ -119,9 +128,24 @@ uvicorn.run(app, host="127.0.0.1", port=s.port, log_level="warning")
 AUTH: dict[str, str] = {}
 
 
-def start_server(store: Path, out_dir: Path, model: str, port: int) -> subprocess.Popen[bytes]:
+def lsoa_folder(tmp: Path) -> Path:
+    """LSOA boundaries of both forces' districts (shared data), for the LSOA layer."""
+    from crimemap.spatial.lsoa import FORCE_LADS
+
+    src = SHARED / "uk-geojson" / "json" / "statistical" / "eng" / "lsoa_by_lad"
+    d = tmp / "lsoa"
+    d.mkdir()
+    for force in ("north-yorkshire", "northumbria"):
+        for lad in FORCE_LADS[force]:
+            (d / f"{lad}.json").symlink_to(src / f"{lad}.json")
+    return d
+
+
+def start_server(
+    store: Path, out_dir: Path, model: str, port: int, lsoa: Path
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(store), str(out_dir), model, str(port)],
+        [sys.executable, "-c", SERVER, str(store), str(out_dir), model, str(port), str(lsoa)],
         cwd=REPO,
     )
     deadline = time.monotonic() + 600
@@ -160,6 +184,8 @@ def viewport(rng: random.Random, months: list[str]) -> tuple[str, dict[str, str]
     }
     if layer == "emerging":  # as the map asks: every month up to the selected one
         del params["start"]
+    if ":" in layer:
+        params["unit"] = layer.split(":")[1]
     return layer, params
 
 
@@ -184,7 +210,7 @@ async def client_loop(
         layer, params = viewport(rng, months)
         t = time.perf_counter()
         try:
-            r = await c.get(f"/api/layers/{layer}", params=params)
+            r = await c.get(f"/api/layers/{layer.split(':')[0]}", params=params)
             await r.aread()
             # 409: too little data for a statistic in that window (a domain answer).
             ok = r.status_code in (200, 409)
@@ -212,14 +238,24 @@ async def sequential_reference(base: str, months: list[str], n: int) -> list[flo
         for _ in range(n):
             layer, params = viewport(rng, months)
             t = time.perf_counter()
-            r = await c.get(f"/api/layers/{layer}", params=params)
+            r = await c.get(f"/api/layers/{layer.split(':')[0]}", params=params)
             await r.aread()
             out.append(time.perf_counter() - t)
     return out
 
 
+#: Forecast refit events seen by :func:`live_latency`: (arrival, refit seconds); LAST_POST
+#: holds the time of the last POST.
+REFITS: list[tuple[float, float]] = []
+LAST_POST = [0.0]
+
+
 async def live_latency(base: str, posts: int) -> list[float]:
-    """POST one incident at a time; time until its change event reaches an SSE client."""
+    """POST one incident at a time; time until its change event reaches an SSE client.
+
+    The debounced forecast refit that follows the uploads is announced on the same
+    stream (``layers: ["forecast"]``); its arrival is recorded in :data:`REFITS`.
+    """
     got: dict[int, float] = {}
     sent: dict[int, float] = {}
     hello = asyncio.Event()
@@ -227,7 +263,7 @@ async def live_latency(base: str, posts: int) -> list[float]:
     async def listen() -> None:
         async with (
             httpx.AsyncClient(base_url=base, timeout=None, headers=AUTH) as c,
-            c.stream("GET", "/api/stream", params={"limit": posts}) as r,
+            c.stream("GET", "/api/stream") as r,
         ):
             event = None
             async for line in r.aiter_lines():
@@ -236,7 +272,11 @@ async def live_latency(base: str, posts: int) -> list[float]:
                     if event == "hello":
                         hello.set()
                 elif line.startswith("data: ") and event == "change":
-                    got[int(json.loads(line[6:])["batch_id"])] = time.perf_counter()
+                    data = json.loads(line[6:])
+                    if "batch_id" in data:
+                        got[int(data["batch_id"])] = time.perf_counter()
+                    elif "forecast" in data.get("layers", []):
+                        REFITS.append((time.perf_counter(), data["forecast"]["seconds"]))
 
     task = asyncio.create_task(listen())
     await asyncio.wait_for(hello.wait(), 30)
@@ -262,8 +302,17 @@ async def live_latency(base: str, posts: int) -> list[float]:
                 print("POST failed:", r.status_code, r.text[:200])
                 continue
             sent[int(r.json()["batch_id"])] = t
+            LAST_POST[0] = time.perf_counter()
             await asyncio.sleep(0.5)
-    await asyncio.wait_for(task, 30)
+    # Every batch's event, then the forecast refit that follows the last upload.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+        not set(sent) <= set(got) or not REFITS or REFITS[-1][0] < LAST_POST[0]
+    ):
+        await asyncio.sleep(0.1)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     return [got[b] - t for b, t in sent.items() if b in got]
 
 
@@ -350,6 +399,17 @@ async def run(args: argparse.Namespace, base: str) -> None:
         f"  viewport latency meanwhile (cache invalidated by each write): p50 {pct(lat2, 50):.1f} ms, "
         f"p99 {pct(lat2, 99):.1f} ms, errors {len(errors2)}"
     )
+    during = [r for r in REFITS if r[0] < LAST_POST[0]]
+    after = [r for r in REFITS if r[0] >= LAST_POST[0]]
+    print(
+        f"forecast refits announced on the stream: {len(during)} while posting (debounce "
+        f"caps the wait), then {len(after)} after the last POST"
+        + (
+            f", {after[0][0] - LAST_POST[0]:.1f} s after it (refit itself {after[0][1]:.1f} s)"
+            if after
+            else ""
+        )
+    )
 
 
 def main() -> None:
@@ -370,7 +430,7 @@ def main() -> None:
         work = Path(tmp) / "store.duckdb"
         work.write_bytes(args.store.read_bytes())  # POSTs must not change the reusable store
         t = time.perf_counter()
-        proc = start_server(work, REPO / "out", args.model, port)
+        proc = start_server(work, REPO / "out", args.model, port, lsoa_folder(Path(tmp)))
         print(f"server ready in {time.perf_counter() - t:.1f} s (pid {proc.pid}, 127.0.0.1:{port})")
         try:
             asyncio.run(run(args, f"http://127.0.0.1:{port}"))

@@ -63,11 +63,26 @@ def admin_token(web_store: DuckDBStore) -> str:
 
 
 @pytest.fixture(scope="session")
+def web_lsoa(lsoa_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """LSOA boundaries of North Yorkshire's districts (outlines and the LSOA layer)."""
+    from crimemap.spatial.lsoa import FORCE_LADS
+
+    d = tmp_path_factory.mktemp("web-lsoa")
+    for lad in FORCE_LADS[FORCE]:
+        (d / f"{lad}.json").symlink_to(lsoa_dir / f"{lad}.json")
+    return d
+
+
+@pytest.fixture(scope="session")
 def live_server(
-    web_store: DuckDBStore, vendor: Path, tmp_path_factory: pytest.TempPathFactory
+    web_store: DuckDBStore,
+    vendor: Path,
+    web_lsoa: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     settings = Settings(
         store=web_store.path,
+        lsoa_geojson_dir=web_lsoa,
         out_dir=tmp_path_factory.mktemp("web-out"),
         forecast_model="ewm",
         forecast_cell_m=500.0,
@@ -94,7 +109,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def _open(browser: object, live_server: LiveServer, token: str | None) -> tuple[object, object]:
+def open_page(browser: object, live_server: LiveServer, token: str | None) -> tuple[object, object]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
     if token is not None:
         # Sign in as the map does (POST /api/session): the cookie lands in this context.
@@ -112,10 +127,16 @@ def _open(browser: object, live_server: LiveServer, token: str | None) -> tuple[
     return ctx, pg
 
 
+@pytest.fixture(scope="session")
+def opener() -> object:
+    """``opener(browser, server, token)``: a new context and a loaded map page (for other servers)."""
+    return open_page
+
+
 @pytest.fixture()
 def page(browser: object, live_server: LiveServer, admin_token: str) -> Iterator[object]:
     """A fresh page on the map signed in as an admin, console errors in ``page.console_errors``."""
-    ctx, pg = _open(browser, live_server, admin_token)
+    ctx, pg = open_page(browser, live_server, admin_token)
     yield pg
     ctx.close()  # type: ignore[attr-defined]
 
@@ -123,6 +144,6 @@ def page(browser: object, live_server: LiveServer, admin_token: str) -> Iterator
 @pytest.fixture()
 def public_page(browser: object, live_server: LiveServer) -> Iterator[object]:
     """A fresh page on the map without sign-in (the public view)."""
-    ctx, pg = _open(browser, live_server, None)
+    ctx, pg = open_page(browser, live_server, None)
     yield pg
     ctx.close()  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,18 @@ from crimemap.evaluate.operational import forecast_next
 from crimemap.evaluate.spec import ModelSpec
 from crimemap.forecast import get_model
 from crimemap.store import Store
+from crimemap.table import IncidentTable
 from crimemap.taxonomy import crime_set
 
-__all__ = ["CurrentForecast", "DRIVER_LABELS", "load_or_compute"]
+__all__ = [
+    "CurrentForecast",
+    "DRIVER_LABELS",
+    "cache_path",
+    "fit_force",
+    "load_or_compute",
+    "refit",
+    "save",
+]
 
 #: Component name (as models report them) -> the driver it stands for.
 DRIVER_LABELS = {
@@ -85,8 +95,44 @@ def _month(t: np.datetime64) -> str:
     return str(t.astype("datetime64[M]"))
 
 
-def compute(store: Store, *, model: str, size: float, crime_set_name: str) -> CurrentForecast:
-    """Fit ``model`` per force and forecast the month after the data ends."""
+def fit_force(
+    events: IncidentTable, force: str, *, spec: ModelSpec, crime_set_name: str, size: float
+) -> dict[str, Any]:
+    """Fit and forecast one force's events: plain arrays (picklable: refits run it in a
+    worker process)."""
+    # The back-test's own preparation, so its scores vouch for this surface.
+    surf = forecast_next(events, crime_set=crime_set_name, model=spec, horizon="1m", cell_size=size)
+    n = len(surf.units)
+    return {
+        "ij": np.asarray(surf.units.ij),
+        "force": np.full(n, force, dtype=object),
+        "mean": np.asarray(surf.mean),
+        "lo90": np.asarray(surf.lo90) if surf.lo90 is not None else np.full(n, np.nan),
+        "hi90": np.asarray(surf.hi90) if surf.hi90 is not None else np.full(n, np.nan),
+        "components": {k: np.asarray(v) for k, v in surf.components.items()},
+        "window": (_month(surf.start), _month(surf.end)),
+    }
+
+
+#: ``run(fn, *args, **kwargs)``: where a force's fit runs (in process by default).
+Runner = Callable[..., Any]
+
+
+def _direct(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def compute(
+    store: Store,
+    *,
+    model: str,
+    size: float,
+    crime_set_name: str,
+    forces: list[str] | None = None,
+    run: Runner = _direct,
+) -> CurrentForecast:
+    """Fit ``model`` per force (every force, or ``forces``) and forecast the month after the
+    data ends; ``run`` executes each force's :func:`fit_force` (e.g. in a worker process)."""
     cats = crime_set(crime_set_name)
     spec = ModelSpec.parse(model)
     if (
@@ -97,28 +143,13 @@ def compute(store: Store, *, model: str, size: float, crime_set_name: str) -> Cu
         spec = ModelSpec(spec.name, {**spec.params, "explain": True}, label=spec.label)
     parts: list[dict[str, Any]] = []
     window: tuple[str, str] | None = None
-    for force in store.forces():
+    for force in store.forces() if forces is None else forces:
         events = store.incidents(forces=[force])
         if len(events.filter(categories=cats, located=True)) == 0:
             continue
-        # The back-test's own preparation, so its scores vouch for this surface.
-        surf = forecast_next(
-            events, crime_set=crime_set_name, model=spec, horizon="1m", cell_size=size
-        )
-        units = surf.units
-        until, end = surf.start, surf.end
-        n = len(units)
-        parts.append(
-            {
-                "ij": np.asarray(units.ij),
-                "force": np.full(n, force, dtype=object),
-                "mean": surf.mean,
-                "lo90": surf.lo90 if surf.lo90 is not None else np.full(n, np.nan),
-                "hi90": surf.hi90 if surf.hi90 is not None else np.full(n, np.nan),
-                "components": dict(surf.components),
-            }
-        )
-        window = (_month(until), _month(end))
+        part = run(fit_force, events, force, spec=spec, crime_set_name=crime_set_name, size=size)
+        parts.append(part)
+        window = part["window"]
     if not parts or window is None:
         raise InsufficientDataError("no located incidents to forecast from")
     names = sorted({k for p in parts for k in p["components"]})
@@ -144,6 +175,73 @@ def compute(store: Store, *, model: str, size: float, crime_set_name: str) -> Cu
 def _path(folder: Path, key: dict[str, Any]) -> Path:
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return folder / f"forecast-{key['model']}-{h}.npz"
+
+
+def cache_path(
+    store: Store,
+    folder: Path,
+    *,
+    model: str,
+    size: float,
+    crime_set_name: str,
+    version: tuple[int, int],
+) -> Path:
+    """Where the forecast of one model, grid, crime set and data version is cached."""
+    db = getattr(store, "path", None)  # a DuckDB file; a server store is named by its URL
+    ident = (
+        getattr(store, "url", "")
+        if db is None
+        else (":memory:" if db == ":memory:" else str(Path(db).resolve()))
+    )
+    key = {
+        "format": 2,
+        "model": model,
+        "size": size,
+        "crime_set": crime_set_name,
+        "version": list(version),
+        "store": ident,
+    }
+    return _path(folder, key)
+
+
+def refit(
+    store: Store, current: CurrentForecast, forces: list[str], run: Runner = _direct
+) -> CurrentForecast:
+    """``current`` with the rows of ``forces`` recomputed from the store as it is now.
+
+    The other forces keep their rows (their data did not change). The window
+    is the latest of the two: an upload that opens a new month moves the
+    refitted forces' forecast on by a month.
+    """
+    new = compute(
+        store,
+        model=current.model,
+        size=current.size,
+        crime_set_name=current.crime_set,
+        forces=forces,
+        run=run,
+    )
+    keep = ~np.isin(current.force.astype(str), np.asarray(forces, dtype=str))
+    names = sorted(set(current.components) | set(new.components))
+
+    def comp(fc: CurrentForecast, k: str, m: np.ndarray | None) -> np.ndarray:
+        v = fc.components.get(k, np.zeros(len(fc.mean)))
+        return v if m is None else v[m]
+
+    start, end = max((current.start, current.end), (new.start, new.end))
+    return CurrentForecast(
+        model=current.model,
+        crime_set=current.crime_set,
+        size=current.size,
+        start=start,
+        end=end,
+        ij=np.concatenate([current.ij[keep], new.ij]).astype(np.int64),
+        force=np.concatenate([current.force[keep], new.force]),
+        mean=np.concatenate([current.mean[keep], new.mean]),
+        lo90=np.concatenate([current.lo90[keep], new.lo90]),
+        hi90=np.concatenate([current.hi90[keep], new.hi90]),
+        components={k: np.concatenate([comp(current, k, keep), comp(new, k, None)]) for k in names},
+    )
 
 
 def save(fc: CurrentForecast, path: Path) -> None:
@@ -189,19 +287,9 @@ def load_or_compute(
     version: tuple[int, int],
 ) -> CurrentForecast:
     """The cached forecast for this data version, computing and saving it if missing."""
-    db = getattr(store, "path", None)  # a DuckDB file; a server store is named by its URL
-    ident = (
-        store.url if db is None else (":memory:" if db == ":memory:" else str(Path(db).resolve()))
+    path = cache_path(
+        store, folder, model=model, size=size, crime_set_name=crime_set_name, version=version
     )
-    key = {
-        "format": 2,
-        "model": model,
-        "size": size,
-        "crime_set": crime_set_name,
-        "version": list(version),
-        "store": ident,
-    }
-    path = _path(folder, key)
     if path.exists():
         return load(path)
     fc = compute(store, model=model, size=size, crime_set_name=crime_set_name)

@@ -45,7 +45,12 @@ EMERGING_MIN_CELL_M = 1000.0
 
 @dataclass(frozen=True)
 class Filter:
-    """What to count: categories, months (inclusive indices), force, volume or harm."""
+    """What to count: categories, months (inclusive indices), force, volume or harm.
+
+    ``fine`` (first, last hour since 1970, inclusive) is set for day/hour windows and
+    ``hours`` (first, last hour of the day, inclusive, may wrap) for an hour-of-day
+    filter; both are counted from exactly timed incidents only (``crimemap.api._units``).
+    """
 
     categories: frozenset[str]
     start: int | None
@@ -53,6 +58,8 @@ class Filter:
     force: str | None
     measure: str
     weights: Mapping[str, float] | None = field(default=None, compare=False, hash=False)
+    fine: tuple[int, int] | None = None
+    hours: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, eq=False)

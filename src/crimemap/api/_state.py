@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -32,7 +33,8 @@ import numpy as np
 
 from crimemap.api import _queries as q
 from crimemap.api._cells import CELL_SIZES, CellIndex, month_label
-from crimemap.api._forecast import CurrentForecast, load_or_compute
+from crimemap.api._forecast import CurrentForecast, cache_path, load_or_compute
+from crimemap.api._forecast import load as load_forecast_file
 from crimemap.api._layers import (
     EMERGING_MIN_CELL_M,
     Filter,
@@ -42,6 +44,8 @@ from crimemap.api._layers import (
     study_area,
 )
 from crimemap.api._live import Broker
+from crimemap.api._refit import ForecastRefitter
+from crimemap.api._units import UnitLayers
 from crimemap.errors import CrimemapError, StoreError
 from crimemap.ingest import ingest
 from crimemap.settings import Settings
@@ -77,10 +81,21 @@ class AppState:
         self._loaded: set[int] = set()
         self._index_lock = threading.Lock()
         self.index.add(q.cell_month_counts(store, self.crs, max_file_id=self._upto))
+        # H3 / LSOA counts by month and day/hour counts of exactly timed records.
+        self.units = UnitLayers(self.index, settings.lsoa_geojson_dir)
+        self.units.add_store(store, max_file_id=self._upto)
         self.version = q.data_version(store)
         self.broker = Broker()
         self.forecast: CurrentForecast | None = None
         self.forecast_error: str | None = None
+        self.refitter = ForecastRefitter(
+            store,
+            self.broker,
+            get=lambda: self.forecast,
+            put=self._set_forecast,
+            version=lambda: self.version,
+            cache_dir=Path(settings.out_dir) / "forecasts",
+        )
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -202,6 +217,28 @@ class AppState:
             self.forecast, self.forecast_error = None, str(exc).split("\n", 1)[0]
             log.warning("no current forecast: %s", self.forecast_error)
 
+    def _set_forecast(self, fc: CurrentForecast) -> None:
+        self.forecast, self.forecast_error = fc, None
+
+    def _remote_forecast(self, data: dict[str, Any]) -> None:
+        """Another worker refitted the forecast: take its cached copy, or refit here."""
+        fc = self.forecast
+        if fc is None:
+            return
+        path = cache_path(
+            self.store,
+            Path(self.settings.out_dir) / "forecasts",
+            model=fc.model,
+            size=fc.size,
+            crime_set_name=fc.crime_set,
+            version=tuple(int(v) for v in data.get("version", ())),  # type: ignore[arg-type]
+        )
+        try:
+            self._set_forecast(load_forecast_file(path))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            # Not on a shared disk (or not written yet): this worker refits on its own.
+            self.refitter.schedule(data.get("forces", []), crime_set(fc.crime_set))
+
     # -------------------------------------------------------------- writes
     def ingest_files(self, paths: Sequence[Path], *, policy: str) -> tuple[Any, dict[str, Any]]:
         """Ingest files atomically, then update the index incrementally.
@@ -227,7 +264,12 @@ class AppState:
 
     def _add_files(self, file_ids: list[int]) -> dict[str, Any]:
         """Add the counts of stored files not yet in the index; refresh the data version."""
-        change: dict[str, Any] = {"cells": np.zeros((0, 2), np.int64), "months": [], "forces": []}
+        change: dict[str, Any] = {
+            "cells": np.zeros((0, 2), np.int64),
+            "months": [],
+            "forces": [],
+            "categories": [],
+        }
         with self._index_lock:
             todo = sorted(f for f in set(file_ids) if f > self._upto and f not in self._loaded)
             if todo:
@@ -236,6 +278,8 @@ class AppState:
                 change["cells"] = self.index.add(new)
                 change["months"] = sorted({month_label(int(m)) for m in new["month"].to_pylist()})
                 change["forces"] = sorted(set(new["force"].to_pylist()))
+                change["categories"] = sorted(set(new["category"].to_pylist()))
+                self.units.add_store(self.store, file_ids=todo)
             self.version = q.data_version(self.store)
         return change
 
@@ -250,6 +294,8 @@ class AppState:
         """Bring the index up to date with another worker's upload; the event for our maps."""
         if event != "change":
             return data
+        if "forecast" in data.get("layers", ()):
+            self._remote_forecast(data)
         change = self._add_files([int(f) for f in data.pop("file_ids", [])])
         cells = [f"g{q.BASE_CELL_M:g}:{i}:{j}" for i, j in change["cells"]]
         return {**data, "cells": cells[:2000], "version": list(self.version)}

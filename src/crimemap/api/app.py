@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         await run_in_threadpool(state.warm_up)
         yield
         await run_in_threadpool(state.broker.detach)
+        state.refitter.close()
         if owned:
             st.close()
 

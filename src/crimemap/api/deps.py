@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from crimemap.api._cells import month_index
 from crimemap.api._layers import Filter
 from crimemap.api._state import AppState
+from crimemap.api._timebins import parse_hours, parse_time_bound
 from crimemap.detect import harm_weights
 from crimemap.errors import InputError
 from crimemap.taxonomy import crime_set
@@ -71,10 +71,26 @@ async def filters(
     ] = "all-crime",
     start: Annotated[
         str | None,
-        Query(description="First month included, YYYY-MM (default: first month of data)."),
+        Query(
+            description="First month (YYYY-MM), day (YYYY-MM-DD) or hour (YYYY-MM-DDTHH) "
+            "included (default: first of the data). Days and hours count incidents timed to the "
+            "day or minute only: month-only records (police.uk) are never spread into days.",
+        ),
     ] = None,
     end: Annotated[
-        str | None, Query(description="Last month included, YYYY-MM (default: last month of data).")
+        str | None,
+        Query(
+            description="Last month (YYYY-MM), day (YYYY-MM-DD) or hour (YYYY-MM-DDTHH) "
+            "included (default: last of the data).",
+        ),
+    ] = None,
+    hours: Annotated[
+        str | None,
+        Query(
+            description="Hour-of-day filter, H or H1-H2 inclusive (22-3 wraps midnight); counts "
+            "minute-precision incidents only.",
+            examples=["18-23"],
+        ),
     ] = None,
     force: Annotated[
         str | None, Query(description="Only this force (slug); default every force.")
@@ -89,18 +105,31 @@ async def filters(
     ] = "volume",
 ) -> FilterParams:
     """The filters every layer and series takes (async: cheap, so it runs on the event loop)."""
-    s = month_index(start) if start else None
-    e = month_index(end) if end else None
-    if s is not None and e is not None and e < s:
-        raise InputError("end month is before start month")
+    a = parse_time_bound(start, "start") if start else None
+    b = parse_time_bound(end, "end") if end else None
+    if a is not None and b is not None and b.last_hour < a.first_hour:
+        raise InputError("end is before start")
+    fine: tuple[int, int] | None = None
+    hod = parse_hours(hours) if hours else None
+    res = {x.resolution for x in (a, b) if x is not None}
+    if res - {"month"} or hod is not None:
+        fine = (
+            a.first_hour if a is not None else 0,
+            b.last_hour if b is not None else (1 << 21) - 1,
+        )
+        if "hour" in res and hod is None:
+            # A window bounded by hours holds only the records that have an hour.
+            hod = (0, 23)
     return FilterParams(
         Filter(
             categories=_categories(categories),
-            start=s,
-            end=e,
+            start=a.month if a is not None else None,
+            end=b.month if b is not None else None,
             force=force,
             measure=measure,
             weights=dict(harm_weights()) if measure == "harm" else None,
+            fine=fine,
+            hours=hod,
         )
     )
 

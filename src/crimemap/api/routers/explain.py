@@ -7,10 +7,11 @@ from dataclasses import replace
 from functools import partial
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Path, Request
 
 from crimemap.api._access import ACTION_KEY, audit, require
-from crimemap.api._cells import CellIndex, month_label, parse_cell_id
+from crimemap.api._cells import CellIndex, month_index, month_label, parse_cell_id
 from crimemap.api._explain import backtest_part, coverage_part, forecast_part, layer_value
 from crimemap.api._layers import (
     EMERGING_MIN_CELL_M,
@@ -22,6 +23,8 @@ from crimemap.api._layers import (
     hotspot_layer,
 )
 from crimemap.api._state import AppState
+from crimemap.api._unit_series import unit_series
+from crimemap.api._units import is_fine, parse_unit_id
 from crimemap.api.deps import Filters, State
 from crimemap.errors import CrimemapError
 from crimemap.safeguards import Principal
@@ -31,9 +34,53 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api", tags=["explain"])
 
 
+def _explain_unit(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
+    """An H3 hexagon or LSOA: counts over time and rank (statistics live on grid cells)."""
+    f = fp.filter
+    unit = parse_unit_id(cell)
+    labels, vals = unit_series(state.units, f, unit_id=cell, bin="day" if is_fine(f) else "month")
+    lay = state.cached(("unit-counts", unit, f), lambda: state.units.layer(unit, f, None))
+    total = float(vals.sum())
+    hits = np.flatnonzero(lay.ids == cell)
+    here = float(lay.value[hits[0]]) if len(hits) else 0.0
+    grid_only = (
+        f"computed on grid cells: switch the map to grid cells to see it for this {unit.kind}"
+    )
+    months = np.array([month_index(m[:7]) for m in labels], np.int64) if not is_fine(f) else None
+    return {
+        "cell": cell,
+        "unit": unit.kind,
+        "unit_label": unit.label,
+        "cell_m": None,
+        "measure": f.measure,
+        "window": [labels[0], labels[-1]] if labels else None,
+        "total": total,
+        "series": [{"month": lab, "value": float(v)} for lab, v in zip(labels, vals, strict=True)],
+        "rank": {"position": int((lay.value > here).sum()) + 1, "of": int(len(lay.value))}
+        if len(hits)
+        else None,
+        "hotspot": {"unavailable": "hot spots are " + grid_only},
+        "emerging": {"unavailable": "emerging hot spots are " + grid_only},
+        "forecast": {"unavailable": "the forecast is " + grid_only},
+        "backtest": None,
+        "coverage": coverage_part(
+            state,
+            f.force,
+            f,
+            months if months is not None else np.zeros(0, np.int64),
+            vals if months is not None else np.zeros(0),
+        ),
+    }
+
+
 def _explain(state: AppState, cell: str, fp: Filters) -> dict[str, Any]:
+    if not cell.startswith("g"):
+        return _explain_unit(state, cell, fp)
     size, i, j = parse_cell_id(cell)
     f = fp.filter
+    if is_fine(f):
+        # A grid cell's panel is monthly (hot spots and forecasts are): the window's months.
+        f = replace(f, fine=None, hours=None)
     months, vals = state.index.series(
         cells=(size, i, j), categories=f.categories, force=f.force, weights=f.weights
     )
@@ -98,7 +145,12 @@ async def explain(
     state: State,
     who: Annotated[Principal, Depends(require("explain.read"))],
     fp: Filters,
-    cell: Annotated[str, Path(description="Cell id g<size>:<i>:<j> from a layer feature.")],
+    cell: Annotated[
+        str,
+        Path(
+            description="Unit id from a layer feature: g<size>:<i>:<j>, h3:<cell> or lsoa:<code>."
+        ),
+    ],
 ) -> dict[str, Any]:
     """Counts over time, hot spot and emerging class, forecast with its 90 % band and drivers
     (recent events, near-repeat, long-run baseline, area covariates, as the model reports

@@ -197,6 +197,9 @@ async def post_incidents(
         # load those files' counts into their own index.
         relay = {k: v for k, v in event.items() if k not in ("cells", "version")}
         state.broker.publish("change", event, relay={**relay, "file_ids": change["file_ids"]})
+    if report.rows_inserted:
+        # Off the request path: a debounced background refit, announced on the stream.
+        state.refitter.schedule(change["forces"], change["categories"])
     return IngestResult(
         batch_id=report.batch_id,
         rows_read=report.rows_read,

@@ -20,8 +20,9 @@ from crimemap.api._layers import (
 )
 from crimemap.api._public import public_counts_layer, public_size
 from crimemap.api._state import AppState
+from crimemap.api._units import Unit, h3_resolution_for, is_fine, render_units_geojson
 from crimemap.api.deps import BBoxParam, Filters, State, parse_bbox
-from crimemap.errors import InputError, NotFoundError
+from crimemap.errors import AccessDenied, InputError, NotFoundError
 from crimemap.safeguards import DisclosurePolicy, Principal, allowed
 
 __all__ = ["router"]
@@ -113,6 +114,31 @@ def _size(state: AppState, bbox: str, zoom: float, cell: float | None) -> float:
     return cell_size_for(zoom, state.index.to_xy_bbox(parse_bbox(bbox)))
 
 
+def _render_units(
+    state: AppState,
+    kind: str,
+    resolution: int | None,
+    bbox: str | None,
+    zoom: float,
+    cell: float | None,
+    fp: Filters,
+) -> str:
+    """Counts on H3 hexagons or LSOAs (by month, day or hour), or on grid cells by day/hour."""
+    if bbox is None:
+        raise InputError("bbox is required: west,south,east,north in degrees")
+    wgs = parse_bbox(bbox)
+    state.index.to_xy_bbox(wgs)  # validates the box
+    if kind == "grid":
+        unit = Unit("grid", _size(state, bbox, zoom, cell))
+    elif kind == "h3":
+        unit = Unit("h3", float(resolution if resolution is not None else h3_resolution_for(zoom)))
+    else:
+        unit = Unit("lsoa", 0.0)
+    lay = state.units.layer(unit, fp.filter, wgs)
+    lay.meta["layer"] = "incidents"
+    return render_units_geojson(lay, wgs)
+
+
 @router.get(
     "/{layer}",
     summary="One map layer in a viewport",
@@ -151,6 +177,19 @@ async def layer(
         float | None,
         Query(description="Force a cell size in metres (250, 500, 1000, 2000, 4000, 8000, 16000)."),
     ] = None,
+    unit: Annotated[
+        str,
+        Query(
+            description="Spatial unit of the incidents layer: grid (British National Grid cells), "
+            "h3 (H3 hexagons) or lsoa (LSOAs by the incidents' LSOA code, unlocated records "
+            "included; needs LSOA_GEOJSON_DIR). Other layers and the public view: grid only.",
+            pattern="^(grid|h3|lsoa)$",
+        ),
+    ] = "grid",
+    resolution: Annotated[
+        int | None,
+        Query(ge=8, le=10, description="H3 resolution (8, 9 or 10); by default it follows zoom."),
+    ] = None,
 ) -> Response:
     """Cells of ``layer`` meeting ``bbox``, aggregated server-side (coarser cells at low zoom).
 
@@ -161,6 +200,32 @@ async def layer(
     public = layer == "incidents" and not allowed(who, "incidents.read", force)
     if not public:
         await check(request, who, LAYER_ACTIONS[layer], force)
+    units = unit != "grid" or is_fine(fp.filter)
+    if units and layer != "incidents":
+        raise InputError(
+            f"the {layer} layer is served on grid cells and by month; H3, LSOA and day/hour "
+            "windows are served for the incidents layer and series"
+        )
+    if units and public:
+        # Disclosure control publishes 500 m cells by calendar month only: other units or
+        # finer times could be differenced against them to reveal suppressed counts.
+        raise AccessDenied(
+            "the public view shows disclosure-controlled counts on grid cells by month only; "
+            "H3, LSOA and day/hour views need an analyst of the force (force=...) or an admin"
+        )
+    if units:
+        body = await state.run(_render_units, state, unit, resolution, bbox, zoom, cell_m, fp)
+        await audit(
+            request,
+            who,
+            LAYER_AUDIT[layer],
+            force=force,
+            area=f"bbox:{bbox}",
+            detail={"layer": layer, "unit": unit, "categories": sorted(fp.filter.categories)},
+        )
+        return Response(
+            body, media_type="application/geo+json", headers={"Cache-Control": "no-store"}
+        )
     if public and bbox is not None:
         size = public_size(_size(state, bbox, zoom, cell_m), policy(state))
         if not state.is_cached(("public", size, fp.filter, policy(state))):

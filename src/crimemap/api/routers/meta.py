@@ -13,6 +13,8 @@ from crimemap.api._access import ACTION_KEY, require
 from crimemap.api._cells import CELL_SIZES
 from crimemap.api._outlines import force_outlines, lsoa_outlines
 from crimemap.api._queries import lsoa_codes, time_precisions
+from crimemap.api._unit_queries import time_bins
+from crimemap.api._units import H3_SERVED, UNIT_KINDS
 from crimemap.api.deps import State
 from crimemap.detect import HARM_SOURCE, harm_weights
 from crimemap.errors import NotFoundError
@@ -41,6 +43,38 @@ class ForecastInfo(BaseModel):
     window: list[str] = Field(description="[start, end) months.")
 
 
+class TimeBins(BaseModel):
+    """The time bins one force's data supports."""
+
+    force: str
+    precision: str = Field(description="Finest time precision present: month, day or minute.")
+    incidents: dict[str, int] = Field(description="Incidents per time precision.")
+    days: bool = Field(description="Day windows available (records timed to the day or minute).")
+    hours: bool = Field(description="Hour windows and hour-of-day filters available (minute).")
+    first_day: str | None = Field(description="First day of the exactly timed records.")
+    last_day: str | None = Field(description="Last day of the exactly timed records.")
+
+
+def _time_bins(rows: list[dict[str, Any]]) -> list[TimeBins]:
+    order = {"month": 0, "day": 1, "minute": 2}
+    out: list[TimeBins] = []
+    for force in sorted({r["force"] for r in rows}):
+        mine = [r for r in rows if r["force"] == force]
+        fine = [r for r in mine if r["t_precision"] in ("day", "minute")]
+        out.append(
+            TimeBins(
+                force=force,
+                precision=max((r["t_precision"] for r in mine), key=lambda p: order.get(p, 0)),
+                incidents={r["t_precision"]: int(r["n"]) for r in mine},
+                days=bool(fine),
+                hours=any(r["t_precision"] == "minute" for r in mine),
+                first_day=str(min(r["first"] for r in fine))[:10] if fine else None,
+                last_day=str(max(r["last"] for r in fine))[:10] if fine else None,
+            )
+        )
+    return out
+
+
 class Meta(BaseModel):
     """What the map can show."""
 
@@ -49,6 +83,11 @@ class Meta(BaseModel):
     crime_sets: dict[str, list[str]]
     months: list[str] = Field(description="Months with data, YYYY-MM.")
     time_precision: list[str] = Field(description="Time precisions present (month, day, minute).")
+    time_bins: list[TimeBins] = Field(
+        description="Per force: whether day and hour windows are available, and their span."
+    )
+    units: list[str] = Field(description="Spatial units of the incidents layer.")
+    h3_resolutions: list[int]
     models: list[str] = Field(description="Registered forecast models.")
     layers: list[str]
     cell_sizes_m: list[float]
@@ -82,6 +121,9 @@ def meta(state: State, who: MetaRead) -> Meta:
         crime_sets={k: sorted(v) for k, v in CRIME_SETS.items()},
         months=state.index.months,
         time_precision=prec,
+        time_bins=state.cached(("time-bins",), lambda: _time_bins(time_bins(state.store))),
+        units=list(UNIT_KINDS),
+        h3_resolutions=list(H3_SERVED),
         models=list(models()),
         layers=["incidents", "hotspots", "emerging", "forecast"],
         cell_sizes_m=list(CELL_SIZES),

@@ -2,12 +2,15 @@
 import { getJSON, query, send } from './js/api.js';
 import { EMERGING_GROUPS, HOT, COLD, VIRIDIS, emergingColour, hotspotColour, rampValue, sequential } from './js/colours.js';
 import { render as renderPanel } from './js/panel.js';
+import { DAY_WINDOWS, HOUR_CHOICES, MONTH_WINDOWS, dayBins, daysBetween, fillSelect, timeRange } from './js/time.js';
 
 const $ = (id) => document.getElementById(id);
 const state = {
   meta: null, layer: 'incidents', measure: 'volume', categories: 'all-crime', force: '',
   monthIdx: 0, window: 3, data: null, selected: null, loads: 0, events: [], errors: [], who: null,
   plan: null, routing: false, route: [], routeRisk: null,
+  // Spatial unit of the incidents layer, and the time slider's mode (month or day).
+  unit: 'grid', timeMode: 'month', days: [], dayIdx: 0, dayWindow: 7, hours: '', forecastEvents: [],
 };
 // Exposed for tests and for debugging from the console.
 window.crimemap = state;
@@ -18,17 +21,13 @@ const OFFLINE_STYLE = {
   layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#f4f4ef' } }],
 };
 
-function monthRange() {
-  const months = state.meta.months;
-  if (!months.length) return {};
-  const end = months[state.monthIdx];
-  if (state.window === 0) return { start: months[0], end };
-  return { start: months[Math.max(0, state.monthIdx - state.window + 1)], end };
+// Hot spots, emerging hot spots, the forecast and grid-cell panels are monthly: in day
+// mode they get the months covering the selected days.
+function filters(monthly = false) {
+  return { categories: state.categories, measure: state.measure, force: state.force, ...timeRange(state, monthly) };
 }
 
-function filters() {
-  return { categories: state.categories, measure: state.measure, force: state.force, ...monthRange() };
-}
+const unitParam = () => (state.layer === 'incidents' && state.unit !== 'grid' ? state.unit : undefined);
 
 function setStatus(text) { $('status').textContent = text; }
 
@@ -48,10 +47,10 @@ async function loadLayer() {
   if (inflight) inflight.abort();
   const ctl = new AbortController();
   inflight = ctl;
-  const f = filters();
+  const f = filters(state.layer !== 'incidents');
   // Emerging hot spots need a long series: every month up to the selected one.
   if (state.layer === 'emerging') delete f.start;
-  const url = `/api/layers/${state.layer}?${query({ bbox: bboxParam(), zoom: map.getZoom().toFixed(2), ...f })}`;
+  const url = `/api/layers/${state.layer}?${query({ bbox: bboxParam(), zoom: map.getZoom().toFixed(2), unit: unitParam(), ...f })}`;
   try {
     const data = await getJSON(url, ctl.signal);
     if (ctl.signal.aborted) return;
@@ -60,7 +59,9 @@ async function loadLayer() {
     map.getSource('cells').setData(data);
     styleCells(data.meta);
     legend(data.meta);
-    setStatus(`${data.meta.cells} cells of ${data.meta.cell_size_m / 1000} km`);
+    setStatus(data.meta.unit_kind && data.meta.unit_kind !== 'grid'
+      ? `${data.meta.cells} ${data.meta.unit_kind === 'h3' ? 'hexagons' : 'LSOAs'} in view`
+      : `${data.meta.cells} cells of ${data.meta.cell_size_m / 1000} km`);
   } catch (err) {
     if (err.name === 'AbortError') return;
     state.data = { type: 'FeatureCollection', features: [], meta: { layer: state.layer, cells: 0 } };
@@ -89,17 +90,23 @@ function styleCells(meta) {
 function legend(meta) {
   const el = $('legend');
   if (!meta) { el.innerHTML = ''; return; }
-  const km = `${meta.cell_size_m >= 1000 ? meta.cell_size_m / 1000 + ' km' : meta.cell_size_m + ' m'} cells`;
-  const r = monthRange();
-  const span = r.start ? (r.start === r.end ? r.end : `${r.start} – ${r.end}`) : '';
+  const kind = meta.unit_kind || 'grid';
+  const km = kind === 'h3' ? `H3 hexagons, resolution ${meta.resolution} (edge ≈ ${{ 8: 530, 9: 200, 10: 76 }[meta.resolution]} m)`
+    : kind === 'lsoa' ? 'LSOAs (by each record’s LSOA code, unlocated records included)'
+      : `${meta.cell_size_m >= 1000 ? meta.cell_size_m / 1000 + ' km' : meta.cell_size_m + ' m'} cells`;
+  const per = { grid: 'cell', h3: 'hexagon', lsoa: 'LSOA' }[kind];
+  const r = timeRange(state, meta.layer !== 'incidents');
+  const span = (r.start ? (r.start === r.end ? r.end : `${r.start} – ${r.end}`) : '') + (r.hours ? `, hours ${r.hours}` : '');
   if (meta.layer === 'incidents' || meta.layer === 'forecast') {
     const unit = meta.layer === 'forecast'
       ? `Expected incidents per cell, ${meta.window ? meta.window[0] : ''} (${meta.model})`
-      : `${meta.unit === 'incidents' ? 'Incidents' : 'Harm (ONS CSS custody-days)'} per cell, ${span}`;
+      : `${meta.unit === 'incidents' ? 'Incidents' : 'Harm (ONS CSS custody-days)'} per ${per}, ${span}`;
     const max = meta.max || 0;
     el.innerHTML = `<h4>${unit}</h4><div class="ramp" style="background:linear-gradient(to right,${VIRIDIS.join(',')})"></div>
       <div class="ticks"><span>0</span><span>${rampValue(max, 0.5).toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span><span>${max.toLocaleString('en-GB', { maximumFractionDigits: 1 })}</span></div>
       <p class="note">${km}; square-root colour scale</p>` +
+      (meta.time_note ? `<p class="note" id="time-unit-note">${meta.time_note.charAt(0).toUpperCase()}${meta.time_note.slice(1)}.</p>` : '') +
+      (meta.undrawn && meta.undrawn.value ? `<p class="note">${meta.undrawn.value.toLocaleString('en-GB')} in ${meta.undrawn.units} LSOAs without a boundary (not drawn).</p>` : '') +
       (meta.disclosure ? `<p class="note" id="disclosure-note">${meta.disclosure.note.charAt(0).toUpperCase()}${meta.disclosure.note.slice(1)}.</p>` : '');
   } else if (meta.layer === 'hotspots') {
     el.innerHTML = `<h4>Getis-Ord Gi* hot spots, ${span}</h4>
@@ -118,12 +125,13 @@ async function openPanel(cellId) {
   if (isPublic()) { setStatus('sign in as an analyst to explain a cell'); return; }
   state.selected = cellId;
   const panel = $('panel');
-  $('panel-title').textContent = `Cell ${cellId}`;
+  $('panel-title').textContent = cellId.startsWith('h3:') ? `Hexagon ${cellId.slice(3)}`
+    : cellId.startsWith('lsoa:') ? `LSOA ${cellId.slice(5)}` : `Cell ${cellId}`;
   $('panel-body').innerHTML = '<p class="note">loading…</p>';
   panel.hidden = false;
   map.resize();
   try {
-    const e = await getJSON(`/api/cells/${encodeURIComponent(cellId)}?${query(filters())}`);
+    const e = await getJSON(`/api/cells/${encodeURIComponent(cellId)}?${query(filters(cellId.startsWith('g')))}`);
     if (state.selected !== cellId) return;
     $('panel-body').innerHTML = renderPanel(e);
     state.explanation = e;
@@ -185,8 +193,9 @@ function showWho() {
   if (isPublic()) {
     $('whoami').textContent = 'Public view';
     // The public sees disclosure-controlled counts only (see docs/api.md).
-    document.querySelectorAll('input[name=layer], input[name=measure]').forEach((r) => {
-      if (r.value !== 'incidents' && r.value !== 'volume') {
+    // Public counts are published on grid cells by month only (see docs/api.md).
+    document.querySelectorAll('input[name=layer], input[name=measure], input[name=unit]').forEach((r) => {
+      if (r.value !== 'incidents' && r.value !== 'volume' && r.value !== 'grid') {
         r.disabled = true;
         r.parentElement.classList.add('disabled');
         r.parentElement.title = 'Sign in as an analyst to see this';
@@ -287,6 +296,14 @@ function live() {
   es.addEventListener('hello', () => { el.className = 'live on'; text.textContent = 'live'; });
   es.addEventListener('change', (ev) => {
     const change = JSON.parse(ev.data);
+    if (!change.layers.includes('incidents')) {
+      // The forecast was refitted in the background after uploads.
+      state.forecastEvents.push(change);
+      text.textContent = `live · forecast updated (${change.forces.join(', ')})`;
+      if (change.layers.includes(state.layer)) loadLayer();
+      if (state.selected) openPanel(state.selected);
+      return;
+    }
     state.events.push(change);
     el.className = 'live on flash';
     text.textContent = `live · ${change.rows_inserted} new incident${change.rows_inserted === 1 ? '' : 's'}`;
@@ -300,8 +317,10 @@ function live() {
       const atEnd = state.monthIdx === Number(slider.max);
       slider.max = String(state.meta.months.length - 1);
       if (atEnd && newer.length) state.monthIdx = state.meta.months.length - 1;
-      slider.value = String(state.monthIdx);
-      $('month-out').textContent = state.meta.months[state.monthIdx];
+      if (state.timeMode === 'month') {
+        slider.value = String(state.monthIdx);
+        $('month-out').textContent = state.meta.months[state.monthIdx];
+      }
     }
     loadLayer();
     if (state.selected) openPanel(state.selected);
@@ -329,23 +348,77 @@ function fillControls(meta) {
   for (const f of meta.forces) if (!own || own.includes(f)) force.add(new Option(f, f));
   force.value = state.force;
   const slider = $('month');
-  slider.max = String(Math.max(meta.months.length - 1, 0));
   state.monthIdx = Math.max(meta.months.length - 1, 0);
-  slider.value = String(state.monthIdx);
-  $('month-out').textContent = meta.months[state.monthIdx] || '';
-  $('time-note').textContent = meta.time_precision.length === 1 && meta.time_precision[0] === 'month'
-    ? 'Times are published by month only (data.police.uk), so the slider steps by month.'
-    : `Time precision: ${meta.time_precision.join(', ')}.`;
+  fillSelect($('hours'), HOUR_CHOICES, '');
+  if (!meta.lsoa_outlines) {
+    const l = $('unit-lsoa');
+    l.querySelector('input').disabled = true;
+    l.classList.add('disabled');
+    l.title = 'No LSOA boundaries configured (CRIMEMAP_LSOA_GEOJSON_DIR)';
+  }
+  setTimeMode();
 
-  document.querySelectorAll('input[name=layer]').forEach((r) => r.addEventListener('change', () => { state.layer = r.value; loadLayer(); }));
+  document.querySelectorAll('input[name=layer]').forEach((r) => r.addEventListener('change', () => { state.layer = r.value; unitsFollowLayer(); loadLayer(); }));
+  document.querySelectorAll('input[name=unit]').forEach((r) => r.addEventListener('change', () => { state.unit = r.value; loadLayer(); }));
+  $('hours').addEventListener('change', () => { state.hours = $('hours').value; loadLayer(); });
   document.querySelectorAll('input[name=measure]').forEach((r) => r.addEventListener('change', () => { state.measure = r.value; loadLayer(); if (state.selected) openPanel(state.selected); }));
   cat.addEventListener('change', () => { state.categories = cat.value; loadLayer(); if (state.selected) openPanel(state.selected); });
-  force.addEventListener('change', () => { state.force = force.value; loadLayer(); });
-  slider.addEventListener('input', () => { state.monthIdx = Number(slider.value); $('month-out').textContent = meta.months[state.monthIdx]; scheduleLoad(200); });
-  $('window').addEventListener('change', () => { state.window = Number($('window').value); loadLayer(); });
+  force.addEventListener('change', () => { state.force = force.value; setTimeMode(); loadLayer(); });
+  slider.addEventListener('input', () => {
+    if (state.timeMode === 'day') state.dayIdx = Number(slider.value); else state.monthIdx = Number(slider.value);
+    $('month-out').textContent = state.timeMode === 'day' ? state.days[state.dayIdx] : meta.months[state.monthIdx];
+    scheduleLoad(200);
+  });
+  $('window').addEventListener('change', () => {
+    if (state.timeMode === 'day') state.dayWindow = Number($('window').value); else state.window = Number($('window').value);
+    loadLayer();
+  });
   $('explain-centre').addEventListener('click', () => { const id = cellAtCentre(); if (id) openPanel(id); else setStatus('no cell at the map centre'); });
   $('panel-close').addEventListener('click', closePanel);
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('panel').hidden) closePanel(); });
+}
+
+// Days (and hours of the day) when every selected force has exact times; months otherwise.
+function setTimeMode() {
+  const meta = state.meta;
+  const slider = $('month');
+  const bins = isPublic() ? null : dayBins(meta, state.force);
+  if (bins) {
+    state.timeMode = 'day';
+    state.days = daysBetween(bins.first, bins.last);
+    state.dayIdx = state.days.length - 1;
+    slider.max = String(state.days.length - 1);
+    slider.value = String(state.dayIdx);
+    $('time-label').textContent = 'Day';
+    $('month-out').textContent = state.days[state.dayIdx];
+    fillSelect($('window'), DAY_WINDOWS, state.dayWindow);
+    $('hours-block').hidden = !bins.hours;
+    if (!bins.hours) { state.hours = ''; $('hours').value = ''; }
+    $('time-note').textContent = `Exact times: the slider steps by day${bins.hours ? ', with an hour-of-day filter' : ''}. Hot spots, emerging hot spots and the forecast use the months of the window.`;
+  } else {
+    state.timeMode = 'month';
+    state.hours = '';
+    slider.max = String(Math.max(meta.months.length - 1, 0));
+    slider.value = String(state.monthIdx);
+    $('time-label').textContent = 'Month';
+    $('month-out').textContent = meta.months[state.monthIdx] || '';
+    fillSelect($('window'), MONTH_WINDOWS, state.window);
+    $('hours-block').hidden = true;
+    $('time-note').textContent = meta.time_precision.every((p) => p === 'month')
+      ? 'Times are published by month only (data.police.uk), so the slider steps by month.'
+      : 'Some of the selected data is published by month only, so the slider steps by month (pick a force with exact times for days).';
+  }
+}
+
+// H3 hexagons and LSOAs are served for the incidents layer; the statistics use grid cells.
+function unitsFollowLayer() {
+  const on = state.layer === 'incidents';
+  document.querySelectorAll('input[name=unit]').forEach((r) => {
+    if (r.value === 'grid') return;
+    const blocked = isPublic() || (r.value === 'lsoa' && !state.meta.lsoa_outlines);
+    r.disabled = blocked || !on;
+  });
+  $('units').title = on ? '' : 'Hot spots, emerging hot spots and the forecast are computed on grid cells';
 }
 
 async function addOutlines() {
