@@ -19,6 +19,7 @@ from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
 __all__ = [
+    "held_out_by_bin",
     "TrainingSet",
     "training_set",
     "nb_dispersion",
@@ -167,4 +168,21 @@ def family_shapley(phi: np.ndarray, bias: np.ndarray) -> np.ndarray:
         without = masks[member[:, f] == 0]
         w = fact[size[without]] * fact[F - size[without] - 1] / fact[F]
         out[:, f] = (v[:, without | (1 << f)] - v[:, without]) @ w
+    return out
+
+
+def held_out_by_bin(
+    ts: TrainingSet, held: np.ndarray, pred: np.ndarray
+) -> Mapping[np.datetime64, np.ndarray]:
+    """Out-of-sample predictions of the held-out rows, one array per target bin.
+
+    The rows of origin ``o`` predict bin ``ts.periods[o]`` for every unit (in
+    unit order); the model that made them never saw those targets (a plain
+    dict: fitted models must pickle). The
+    ensemble stacks on these instead of refitting the member at each bin.
+    """
+    out: dict[np.datetime64, np.ndarray] = {}
+    origins = ts.origin[held]
+    for o in np.unique(origins):
+        out[np.datetime64(ts.periods[o], "s")] = np.asarray(pred[origins == o], float)
     return out

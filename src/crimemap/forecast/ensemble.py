@@ -115,6 +115,47 @@ class EnsembleForecaster(BaseForecaster):
         params.update(weights=self.weights, freq=self.freq)
         return make_model(name, params)
 
+    def _backtest_member(
+        self,
+        name: str,
+        ev: IncidentTable,
+        units: Units,
+        bins: list[np.datetime64],
+        until: np.datetime64,
+    ) -> tuple[Any, list[np.ndarray]]:
+        """The member fitted at ``until`` and its out-of-sample predictions of ``bins``.
+
+        Members that hold out their last bins when fitting (the learned models'
+        ``holdout_mean_``) already predicted those bins with a model that never
+        saw them: those predictions are used, and the member is refitted only
+        for bins its holdouts do not reach (at the end of the latest such bin,
+        so one refit covers several). Other members are refitted at each bin.
+        Either way a bin is predicted only from data before it.
+        """
+        final = self._member(name).fit(ev, units=units, until=until)
+        got: dict[np.datetime64, np.ndarray] = {}
+
+        def take(model: Any) -> bool:
+            held = getattr(model, "holdout_mean_", None) or {}
+            for b in bins:
+                if b not in got and b in held:
+                    got[b] = np.asarray(held[b], float)
+            return bool(held)
+
+        if take(final):
+            for b in sorted(bins, reverse=True):
+                if b in got:
+                    continue
+                end = min(shift_bins(b, 1, self.freq), until)
+                if not take(self._member(name).fit(ev, units=units, until=end)) or b not in got:
+                    break  # too little history for a holdout here: refit per bin below
+        for b in bins:
+            if b not in got:
+                e = min(shift_bins(b, 1, self.freq), until)
+                m = self._member(name).fit(ev, units=units, until=b)
+                got[b] = m.predict(start=b, end=e).mean
+        return final, [got[b] for b in bins]
+
     def fit(
         self, events: IncidentTable, *, units: Units, until: np.datetime64
     ) -> EnsembleForecaster:
@@ -131,21 +172,16 @@ class EnsembleForecaster(BaseForecaster):
         k = min(int(self.n_origins), T - 3)
         if k < 1:
             raise InsufficientDataError("ensemble: too little history for an in-window back-test")
-        preds: dict[str, list[np.ndarray]] = {n: [] for n in self.members}
-        ys = []
-        for j in range(T - k, T):
-            # One-bin windows at the last recorded bins (gaps in the record are skipped).
-            o = as_time(cube.periods[j])
-            e = min(shift_bins(o, 1, self.freq), until)
-            for n in self.members:
-                try:
-                    m = self._member(n).fit(ev, units=units, until=o)
-                    preds[n].append(m.predict(start=o, end=e).mean)
-                except InsufficientDataError:
-                    # A member that needs more history than an early origin has
-                    # is left out of the ensemble (it cannot be back-tested).
-                    preds[n].append(np.full(len(units), np.nan))
-            ys.append(cube.counts[:, j])
+        bins = [as_time(cube.periods[j]) for j in range(T - k, T)]
+        finals: dict[str, Any] = {}
+        preds: dict[str, list[np.ndarray]] = {}
+        for n in self.members:
+            try:
+                finals[n], preds[n] = self._backtest_member(n, ev, units, bins, until)
+            except InsufficientDataError:
+                # A member that needs more history than the window has is left out.
+                preds[n] = [np.full(len(units), np.nan)]
+        ys = [cube.counts[:, j] for j in range(T - k, T)]
         usable = [n for n in self.members if not np.isnan(np.concatenate(preds[n])).any()]
         if not usable:
             raise InsufficientDataError("ensemble: no member could be back-tested")
@@ -162,11 +198,7 @@ class EnsembleForecaster(BaseForecaster):
         self.dispersion_ = nb_dispersion(y / scale, (P @ w) / scale)
         self.member_weights_ = {n: 0.0 for n in self.members}
         self.member_weights_.update(zip(usable, (float(x) for x in w), strict=True))
-        self.models_ = {
-            n: self._member(n).fit(ev, units=units, until=until)
-            for n in usable
-            if self.member_weights_[n] > 0
-        }
+        self.models_ = {n: finals[n] for n in usable if self.member_weights_[n] > 0}
         self.scale_ = scale
         self.units_ = units
         self.until_ = until

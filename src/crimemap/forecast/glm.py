@@ -38,7 +38,13 @@ from crimemap.forecast._common import (
     count_band,
     window_periods,
 )
-from crimemap.forecast._learned import bin_month, family_shapley, nb_dispersion, training_set
+from crimemap.forecast._learned import (
+    bin_month,
+    family_shapley,
+    held_out_by_bin,
+    nb_dispersion,
+    training_set,
+)
 from crimemap.forecast.base import BaseForecaster, register_model
 from crimemap.forecast.surface import RiskSurface
 from crimemap.spatial.covariates import UnitCovariates
@@ -144,19 +150,23 @@ class PoissonGLMForecaster(BaseForecaster):
             min_history=self.min_history,
         )
         fnames, fams = ts.builder.names_families()
-        design = _Design(ts.X, fnames, fams)
-        Z = design.transform(ts.X)
         scale = band_scale(events, until, self.weights)
         origins = np.unique(ts.origin)
         k = int(self.holdout)
         train = np.ones(len(ts.y), bool)
         if k > 0 and len(origins) > k + 1:
             train = ts.origin < origins[-k]
+        # Standardised on the training rows only: the held-out rows must not shape the model.
+        design = _Design(ts.X[train], fnames, fams)
+        Z = design.transform(ts.X)
         reg = PoissonRegressor(alpha=float(self.alpha), solver="newton-cholesky", max_iter=100)
         reg.fit(Z[train], ts.y[train])
         alpha_nb = 0.0
+        self.holdout_mean_: Mapping[np.datetime64, np.ndarray] = {}
         if not train.all():
-            alpha_nb = nb_dispersion(ts.y[~train] / scale, reg.predict(Z[~train]) / scale)
+            pred = reg.predict(Z[~train])
+            alpha_nb = nb_dispersion(ts.y[~train] / scale, pred / scale)
+            self.holdout_mean_ = held_out_by_bin(ts, ~train, pred)
         self.design_ = design
         self.coef_ = np.asarray(reg.coef_, float)
         self.intercept_ = float(reg.intercept_)

@@ -61,7 +61,13 @@ from crimemap.forecast._common import (
     count_band,
     window_periods,
 )
-from crimemap.forecast._learned import bin_month, family_shapley, nb_dispersion, training_set
+from crimemap.forecast._learned import (
+    bin_month,
+    family_shapley,
+    held_out_by_bin,
+    nb_dispersion,
+    training_set,
+)
 from crimemap.forecast.base import BaseForecaster, register_model
 from crimemap.forecast.surface import RiskSurface
 from crimemap.spatial.covariates import UnitCovariates
@@ -207,10 +213,13 @@ class LightGBMForecaster(BaseForecaster):
         origins = np.unique(ts.origin)
         alpha = 0.0
         k = int(self.holdout)
+        self.holdout_mean_: Mapping[np.datetime64, np.ndarray] = {}
         if k > 0 and len(origins) > k + 1:
             held = ts.origin >= origins[-k]
             booster = self._train(ts.X[~held], ts.y[~held])
-            alpha = nb_dispersion(ts.y[held] / scale, booster.predict(ts.X[held]) / scale)
+            pred = booster.predict(ts.X[held])
+            alpha = nb_dispersion(ts.y[held] / scale, pred / scale)
+            self.holdout_mean_ = held_out_by_bin(ts, held, pred)
             if self.refit:
                 booster = self._train(ts.X, ts.y)
         else:
