@@ -17,6 +17,7 @@ __all__ = [
     "issues_for",
     "parse_coords",
     "distinct",
+    "decode",
     "project",
     "null_if_blank",
     "occurrence_index",
@@ -135,11 +136,30 @@ def _classify(u: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def distinct(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Dictionary-encode: (row -> code indices, distinct values)."""
+    """Dictionary-encode: (row -> code indices, distinct values).
+
+    Columns the CSV parser already read dictionary-encoded are used as they
+    are (no hashing); their dictionary may then hold a value no row uses,
+    which is harmless for validating values and mapping results back.
+    """
+    if pa.types.is_dictionary(arr.type):
+        if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
+            arr = arr.chunk(0)
+        if isinstance(arr, pa.Array) and arr.null_count == 0:
+            return arr.indices.to_numpy(zero_copy_only=False), arr.dictionary
+        # Several chunks carry several dictionaries: decode and re-encode.
+        arr = arr.cast(arr.type.value_type)
     enc = pc.dictionary_encode(arr)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
     return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary
+
+
+def decode(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Plain strings from a possibly dictionary-encoded string column."""
+    if pa.types.is_dictionary(arr.type):
+        return arr.cast(arr.type.value_type)
+    return arr
 
 
 def _to_float(arr: pa.ChunkedArray | pa.Array, ok: np.ndarray) -> np.ndarray:
