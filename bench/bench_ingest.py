@@ -9,6 +9,12 @@ process so that peak memory (max RSS) is measured separately; each is run
 Goal: 1.3 M rows in under 10 s on 2 cores, at least 3x faster than the pandas
 reference, peak memory under 2 GB.
 
+Besides wall time each variant reports the CPU seconds (user + system, all
+threads) spent in the timed region: on a machine shared with other work the
+wall times swing with the load, CPU seconds much less. The ratio of CPU
+seconds says how much work each variant does; the ratio of wall times is the
+goal.
+
 Usage: python bench/bench_ingest.py [--data DIR] [--repeat N]
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,6 +37,11 @@ def _files(data: Path) -> list[Path]:
     return sorted(data.glob("*/*-street.csv.gz"))
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_ours(data: Path) -> dict[str, float]:
     from crimemap.ingest import ingest
     from crimemap.store import DuckDBStore
@@ -37,21 +49,21 @@ def run_ours(data: Path) -> dict[str, float]:
     files = _files(data)
     with tempfile.TemporaryDirectory() as tmp:
         st = DuckDBStore(Path(tmp) / "bench.duckdb")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         rep = ingest(st, files)
         st.close()
-        dt = time.perf_counter() - t0
-    return {"seconds": dt, "rows": rep.rows_read, "stored": rep.rows_inserted}
+        dt, dc = time.perf_counter() - t0, _cpu() - c0
+    return {"seconds": dt, "cpu": dc, "rows": rep.rows_read, "stored": rep.rows_inserted}
 
 
 def run_pandas(data: Path) -> dict[str, float]:
     import pandas as pd
 
     files = _files(data)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    dt = time.perf_counter() - t0
-    return {"seconds": dt, "rows": len(df), "stored": 0}
+    dt, dc = time.perf_counter() - t0, _cpu() - c0
+    return {"seconds": dt, "cpu": dc, "rows": len(df), "stored": 0}
 
 
 def child(which: str, data: Path) -> None:
@@ -71,6 +83,7 @@ def main() -> None:
         return
     n_files = len(_files(args.data))
     print(f"police.uk street files: {n_files} in {args.data}")
+    print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     res: dict[str, dict[str, float]] = {}
     for which in ("pandas", "crimemap"):
         runs = []
@@ -87,11 +100,15 @@ def main() -> None:
         res[which] = best
         print(
             f"{which:>9}: {best['rows']:,.0f} rows in {best['seconds']:.2f} s "
-            f"({best['rows'] / best['seconds']:,.0f} rows/s), peak RSS {best['peak_rss_mb']:,.0f} MB"
+            f"({best['rows'] / best['seconds']:,.0f} rows/s), CPU {best['cpu']:.2f} s, "
+            f"peak RSS {best['peak_rss_mb']:,.0f} MB"
             f"  [runs: {', '.join(format(r['seconds'], '.2f') for r in runs)}]"
         )
     ratio = res["pandas"]["seconds"] / res["crimemap"]["seconds"]
     print(f"speed-up vs pandas read_csv+concat: {ratio:.2f}x (goal >= 3x)")
+    cpu_ratio = res["pandas"]["cpu"] / res["crimemap"]["cpu"]
+    print(f"CPU seconds, pandas / crimemap: {cpu_ratio:.2f}x")
+    print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"goal < 10 s: {'met' if res['crimemap']['seconds'] < 10 else 'MISSED'}; "
         f"goal peak < 2 GB: {'met' if res['crimemap']['peak_rss_mb'] < 2048 else 'MISSED'}; "

@@ -41,9 +41,10 @@ class ParsedCSV:
 
 def header_of(data: bytes) -> list[str]:
     """The header row's column names (BOM and whitespace stripped)."""
-    if data.startswith(_BOM):
-        data = data[3:]
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    start = 3 if data.startswith(_BOM) else 0
+    # Slice the first line only: splitting would copy the whole file.
+    end = data.find(b"\n", start)
+    first = data[start : len(data) if end < 0 else end].rstrip(b"\r")
     text = first.decode("utf-8", "replace")
     return [c.strip() for c in next(csv.reader([text]))] if text else []
 
@@ -229,12 +230,13 @@ def _line_numbers(data: bytes, nrows: int, bad: dict[int, RowIssue]) -> np.ndarr
     skipped = np.array(
         sorted(k for k, v in bad.items() if v.reason == "wrong_field_count"), dtype=np.int64
     )
-    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    # numpy releases the GIL here (bytes.count does not): files are parsed on threads.
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_lines = int(np.count_nonzero(buf == 10)) + (0 if data.endswith(b"\n") else 1)
     if n_lines == nrows + 1 + len(skipped):
         # The common case: no blank lines, no quoted newlines.
         lines = np.arange(2, n_lines + 1, dtype=np.int64)
     else:
-        buf = np.frombuffer(data, dtype=np.uint8)
         nl = np.flatnonzero(buf == 10)
         starts = np.concatenate([[0], nl + 1])
         ends = np.concatenate([nl, [len(buf)]])

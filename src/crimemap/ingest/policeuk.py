@@ -314,9 +314,11 @@ class PoliceUKStreetReader:
 
         # Stable ids (see module docstring): Crime IDs where present, a
         # content key for records without one; ~k for the k-th repeat.
-        crime_id = t["Crime ID"]
+        crime_id = t["Crime ID"].combine_chunks()
         no_id = pc.equal(crime_id, "").to_numpy(zero_copy_only=False)
-        ids = _ids_with_repeats(crime_id, ~no_id)
+        # k-th repeat of each Crime ID (the blank ids share one key: ignored).
+        k_c = np.where(no_id, 0, occurrence_index(crime_id))
+        keys, k = crime_id, k_c
         if no_id.any():
             sel = pa.array(np.flatnonzero(no_id))
             content_key = pc.binary_join_element_wise(
@@ -330,15 +332,15 @@ class PoliceUKStreetReader:
                 ),
                 ":",
             )
-            ids_a, k_a = _suffixed(content_key)
-            ids_c, k_c = ids
-            order = np.concatenate([np.flatnonzero(~no_id), np.flatnonzero(no_id)])
-            inv = np.empty_like(order)
-            inv[order] = np.arange(len(order))
-            incident_id = pa.concat_arrays([ids_c, ids_a]).take(pa.array(inv))
+            if isinstance(content_key, pa.ChunkedArray):
+                content_key = content_key.combine_chunks()
+            k_a = occurrence_index(content_key)
             counts["kept:repeated_record_without_id"] += int((k_a > 0).sum())
-        else:
-            incident_id, k_c = ids
+            # One copy of the id column: content keys written into the blank ids.
+            keys = pc.replace_with_mask(crime_id, pa.array(no_id), content_key)
+            k = k_c.copy()
+            k[no_id] = k_a
+        incident_id = _suffixed(keys, k)
         counts["kept:duplicate_crime_id_in_file"] += int((k_c > 0).sum())
         counts["kept:no_location"] += int(missing.sum())
 
@@ -392,19 +394,13 @@ def _floats(v: np.ndarray) -> pa.Array:
     return pa.array(v, pa.float64(), mask=np.isnan(v))
 
 
-def _suffixed(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """Keys with ``~k`` appended to the k-th repeat (k > 0), and k."""
-    if isinstance(keys, pa.ChunkedArray):
-        keys = keys.combine_chunks()
-    k = occurrence_index(keys)
-    if not (k > 0).any():
-        return keys, k
+def _suffixed(keys: pa.Array, k: np.ndarray) -> pa.Array:
+    """Keys with ``~k`` appended to the k-th repeat (k > 0)."""
+    rep = k > 0
+    if not rep.any():
+        return keys
     suffix = pc.binary_join_element_wise(pa.scalar("~"), pc.cast(pa.array(k), pa.string()), "")
-    return pc.if_else(pa.array(k > 0), pc.binary_join_element_wise(keys, suffix, ""), keys), k
-
-
-def _ids_with_repeats(crime_id: pa.ChunkedArray, has_id: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    return _suffixed(crime_id.filter(pa.array(has_id)))
+    return pc.if_else(pa.array(rep), pc.binary_join_element_wise(keys, suffix, ""), keys)
 
 
 def _n_field_rejects(issues: list) -> int:
