@@ -53,3 +53,19 @@ def test_null_if_blank_and_coords_on_dictionary_columns() -> None:
     assert missing.tolist() == [False, True, False, False]
     assert bad.tolist() == [False, False, True, False]
     assert 400_000 < px[0] < 500_000 and px[0] == px[3]
+
+
+def test_projection_memo_gives_the_same_points_as_projecting() -> None:
+    from crimemap.ingest._validate import _ProjectionMemo, project
+
+    rng = np.random.default_rng(1)
+    x = np.round(rng.uniform(-3, 1, 300), 6)
+    y = np.round(rng.uniform(51, 55, 300), 6)
+    memo = _ProjectionMemo(4326, 27700)
+    # First call fills the memo; the second mixes known and new points.
+    first = memo.project(x[:200], y[:200])
+    again = memo.project(x[100:], y[100:])
+    direct = project(x, y, 4326, 27700)
+    np.testing.assert_array_equal(first[0], direct[0][:200])
+    np.testing.assert_array_equal(again[0], direct[0][100:])
+    np.testing.assert_array_equal(again[1], direct[1][100:])
