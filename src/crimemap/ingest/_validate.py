@@ -57,8 +57,9 @@ class _ProjectionMemo:
     and a lost update only costs a later miss.
     """
 
-    #: Drop the memo beyond this many points (about 50 MB).
-    LIMIT = 2_000_000
+    #: Start afresh beyond this many points (32 bytes each: 16 MB); the four
+    #: forces in the shared data use well under 100,000 snap points.
+    LIMIT = 500_000
 
     def __init__(self, src: int, dst: int) -> None:
         self.src, self.dst = src, dst
