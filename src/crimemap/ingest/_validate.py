@@ -199,8 +199,10 @@ def distinct(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Dictionary-encode: (row -> code indices, distinct values).
 
     Columns the CSV parser already read dictionary-encoded are used as they
-    are (no hashing); their dictionary may then hold a value no row uses,
-    which is harmless for validating values and mapping results back.
+    are (no hashing). A dictionary array that was filtered may hold values no
+    row uses; callers that count or report distinct values must not pass one
+    (:func:`~crimemap.ingest._csv.parse_csv` decodes its columns whenever it
+    drops rejected lines, so its output is safe).
     """
     if pa.types.is_dictionary(arr.type):
         if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
