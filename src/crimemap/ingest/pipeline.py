@@ -240,14 +240,20 @@ def _merge_repeated_ids(parts: list[pa.Table]) -> tuple[list[pa.Table], int]:
     rows = _candidate_duplicates(ids)
     if rows.size == 0:
         return parts, 0
-    cand = pa.array(rows)
+    offsets = np.cumsum([0] + [t.num_rows for t in parts])
+    # Take the few candidates file by file: a take on the whole chunked
+    # column would first concatenate it.
+    where = np.searchsorted(offsets, rows, side="right") - 1
+    cand_ids: list[str] = []
+    cand_out: list[str | None] = []
+    for j in np.unique(where):
+        local = pa.array(rows[where == j] - offsets[j])
+        cand_ids += parts[j]["incident_id"].take(local).to_pylist()
+        cand_out += parts[j]["outcome"].take(local).to_pylist()
     first: dict[str, int] = {}
     drop: list[int] = []
     outcome_updates: dict[int, str] = {}
-    outcomes = pa.chunked_array([c for t in parts for c in t["outcome"].chunks], pa.string()).take(
-        cand
-    )
-    for r, i, o in zip(rows, ids.take(cand).to_pylist(), outcomes.to_pylist(), strict=True):
+    for r, i, o in zip(rows, cand_ids, cand_out, strict=True):
         if i not in first:
             first[i] = int(r)
             continue
@@ -256,7 +262,6 @@ def _merge_repeated_ids(parts: list[pa.Table]) -> tuple[list[pa.Table], int]:
             outcome_updates[first[i]] = o
     if not drop:
         return parts, 0
-    offsets = np.cumsum([0] + [t.num_rows for t in parts])
     touched = np.unique(np.searchsorted(offsets, [*drop, *outcome_updates], side="right") - 1)
     out = list(parts)
     for j in touched:
