@@ -108,6 +108,25 @@ def test_invalid_utf8(tmp_path: Path, store: DuckDBStore) -> None:
     assert "\\xe9" in (i.value or "")
 
 
+def test_invalid_utf8_label_is_a_reject_not_an_unmapped_label(
+    tmp_path: Path, store: DuckDBStore
+) -> None:
+    """Crime type is read dictionary-encoded: a bad line's label must not reach the label check."""
+    f = tmp_path / "2024-02-north-yorkshire-street.csv"
+    f.write_bytes(
+        (HEADER + "\n" + row("a") + "\n").encode()
+        + row("b", cat="Burgl\xe9ry").encode("latin-1")
+        + b"\n"
+        + (row("c", cat="Robbery") + "\n").encode()
+    )
+    rep = ingest(store, [f], policy="quarantine")
+    assert (rep.rows_read, rep.rows_inserted, rep.rows_rejected) == (3, 2, 1)
+    [rej] = [r for r in store.table("rejects").to_pylist()]
+    assert (rej["row_no"], rej["column"], rej["reason"]) == (3, "Crime type", "invalid_utf8")
+    got = {r["incident_id"]: r["category"] for r in store.table("incidents").to_pylist()}
+    assert got == {"g1": "burglary", "g2": "burglary", "a": "burglary", "c": "robbery"}
+
+
 def test_truncated_gzip(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv.gz",

@@ -22,6 +22,7 @@ from crimemap.ingest._io import SourceFile, decode_text_check
 __all__ = ["ParsedCSV", "parse_csv", "header_of"]
 
 _BOM = b"\xef\xbb\xbf"
+_DICT = pa.dictionary(pa.int32(), pa.string())
 
 
 class ParsedCSV:
@@ -40,9 +41,10 @@ class ParsedCSV:
 
 def header_of(data: bytes) -> list[str]:
     """The header row's column names (BOM and whitespace stripped)."""
-    if data.startswith(_BOM):
-        data = data[3:]
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    start = 3 if data.startswith(_BOM) else 0
+    # Slice the first line only: splitting would copy the whole file.
+    end = data.find(b"\n", start)
+    first = data[start : len(data) if end < 0 else end].rstrip(b"\r")
     text = first.decode("utf-8", "replace")
     return [c.strip() for c in next(csv.reader([text]))] if text else []
 
@@ -54,6 +56,7 @@ def parse_csv(
     encoding: str = "utf-8",
     invalid_utf8: str = "reject",
     columns: Sequence[str] | None = None,
+    dictionary: Sequence[str] = (),
 ) -> ParsedCSV:
     """Parse one CSV file.
 
@@ -72,6 +75,13 @@ def parse_csv(
     columns : sequence of str, optional
         Only convert these columns (the header must still hold ``required``);
         skipping unused columns saves most of their parsing cost.
+    dictionary : sequence of str
+        Columns to read dictionary-encoded (``dictionary<int32, string>``).
+        For columns with few distinct values (months, labels, snap points)
+        this skips building one string per row, and readers validate the
+        dictionary instead of every row. Readers must accept plain strings
+        too: the exact-line-number fallback parser and the bad-line filter
+        return plain strings.
 
     Raises
     ------
@@ -112,7 +122,7 @@ def parse_csv(
 
     bad_lines: dict[int, RowIssue] = {}
     repaired: set[int] = set()
-    table = _fast_parse(src.name, data, header, bad_lines, columns)
+    table = _fast_parse(src.name, data, header, bad_lines, columns, dictionary)
     if table is None:
         # Arrow refused invalid UTF-8: locate each bad line, then either
         # repair it (declared mixed encoding) or reject it, and parse again.
@@ -129,7 +139,7 @@ def parse_csv(
                 # decodable; the row is dropped below.
                 lines[iss.row - 1] = lines[iss.row - 1].decode("utf-8", "replace").encode("utf-8")
         data = b"\n".join(lines)
-        table = _fast_parse(src.name, data, header, bad_lines, columns)
+        table = _fast_parse(src.name, data, header, bad_lines, columns, dictionary)
         if table is None:
             raise IngestError(
                 [RowIssue(src.name, None, None, None, "invalid_utf8", "file is not valid UTF-8")]
@@ -140,7 +150,9 @@ def parse_csv(
         table, line_no = _slow_parse(src.name, data, header, bad_lines)
     if bad_lines:
         keep = ~np.isin(line_no, np.fromiter(bad_lines.keys(), dtype=np.int64))
-        table = table.filter(pa.array(keep))
+        # Decode dictionaries: a rejected line's values must not linger in
+        # them (readers validate the dictionary, not the rows).
+        table = _decode_dictionaries(table.filter(pa.array(keep)))
         line_no = line_no[keep]
     issues.extend(sorted(bad_lines.values(), key=lambda i: i.row or 0))
     if repaired:
@@ -164,6 +176,7 @@ def _fast_parse(
     header: list[str],
     bad_lines: dict[int, RowIssue],
     columns: Sequence[str] | None = None,
+    dictionary: Sequence[str] = (),
 ) -> pa.Table | None:
     """Arrow parse; ``None`` when the bytes are not valid UTF-8."""
 
@@ -185,7 +198,7 @@ def _fast_parse(
             read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header},
+                column_types={c: _DICT if c in dictionary else pa.string() for c in header},
                 include_columns=list(columns) if columns is not None else None,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
@@ -199,6 +212,14 @@ def _fast_parse(
         ) from exc
 
 
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    """The table with dictionary-encoded columns cast back to plain strings."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.string()))
+    return table
+
+
 def _line_numbers(data: bytes, nrows: int, bad: dict[int, RowIssue]) -> np.ndarray | None:
     """Physical line of each parsed record, or None if records span lines.
 
@@ -209,12 +230,13 @@ def _line_numbers(data: bytes, nrows: int, bad: dict[int, RowIssue]) -> np.ndarr
     skipped = np.array(
         sorted(k for k, v in bad.items() if v.reason == "wrong_field_count"), dtype=np.int64
     )
-    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    # numpy releases the GIL here (bytes.count does not): files are parsed on threads.
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_lines = int(np.count_nonzero(buf == 10)) + (0 if data.endswith(b"\n") else 1)
     if n_lines == nrows + 1 + len(skipped):
         # The common case: no blank lines, no quoted newlines.
         lines = np.arange(2, n_lines + 1, dtype=np.int64)
     else:
-        buf = np.frombuffer(data, dtype=np.uint8)
         nl = np.flatnonzero(buf == 10)
         starts = np.concatenate([[0], nl + 1])
         ends = np.concatenate([nl, [len(buf)]])

@@ -109,7 +109,8 @@ class SourceFile:
                             )
                         ]
                     ) from exc
-            if not raw.strip():
+            # isspace() stops at the first other byte: no copy of the data.
+            if not raw or raw.isspace():
                 raise IngestError(
                     [RowIssue(self.name, None, None, None, "empty_file", "the file has no content")]
                 )

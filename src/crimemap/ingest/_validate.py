@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -17,6 +18,7 @@ __all__ = [
     "issues_for",
     "parse_coords",
     "distinct",
+    "decode",
     "project",
     "null_if_blank",
     "occurrence_index",
@@ -42,6 +44,65 @@ def project(x: np.ndarray, y: np.ndarray, src: int, dst: int) -> tuple[np.ndarra
         return np.asarray(x, float), np.asarray(y, float)
     ox, oy = _transformer(src, dst).transform(np.asarray(x, float), np.asarray(y, float))
     return np.asarray(ox, float), np.asarray(oy, float)
+
+
+class _ProjectionMemo:
+    """Points already projected between two CRSs, kept sorted for vectorised look-up.
+
+    police.uk snaps every month's crimes to the same few thousand anonymous
+    map points per force, so across the files of a batch most points repeat;
+    looking them up costs a fraction of projecting them again. Projection is
+    a pure function of the point, so results are identical either way.
+    Readers run on threads: the arrays are replaced, never changed in place,
+    and a lost update only costs a later miss.
+    """
+
+    #: Start afresh beyond this many points (32 bytes each: 16 MB); the four
+    #: forces in the shared data use well under 100,000 snap points.
+    LIMIT = 500_000
+
+    def __init__(self, src: int, dst: int) -> None:
+        self.src, self.dst = src, dst
+        self._lock = threading.Lock()
+        self._state = (np.empty(0, np.complex128), np.empty(0), np.empty(0))
+
+    def project(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Set the parts directly: arithmetic would turn (x, inf) into (nan, inf).
+        q = np.empty(len(x), np.complex128)
+        q.real, q.imag = x, y
+        keys, kx, ky = self._state
+        ox, oy = np.empty(len(q)), np.empty(len(q))
+        hit = np.zeros(len(q), bool)
+        if len(keys):
+            pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+            hit = keys[pos] == q
+            ox[hit], oy[hit] = kx[pos[hit]], ky[pos[hit]]
+        miss = ~hit
+        if miss.any():
+            mx, my = project(q.real[miss], q.imag[miss], self.src, self.dst)
+            ox[miss], oy[miss] = mx, my
+            self._add(q[miss], mx, my)
+        return ox, oy
+
+    def _add(self, q: np.ndarray, mx: np.ndarray, my: np.ndarray) -> None:
+        order = np.argsort(q)
+        q, mx, my = q[order], mx[order], my[order]
+        with self._lock:
+            keys, kx, ky = self._state
+            if len(keys) + len(q) > self.LIMIT:
+                keys, kx, ky = keys[:0], kx[:0], ky[:0]
+            at = np.searchsorted(keys, q)
+            self._state = (np.insert(keys, at, q), np.insert(kx, at, mx), np.insert(ky, at, my))
+
+
+_MEMOS: dict[tuple[int, int], _ProjectionMemo] = {}
+
+
+def _memo(src: int, dst: int) -> _ProjectionMemo:
+    key = (src, dst)
+    if key not in _MEMOS:
+        _MEMOS[key] = _ProjectionMemo(src, dst)
+    return _MEMOS[key]
 
 
 def issues_for(
@@ -119,8 +180,8 @@ def parse_coords(
             # Project each distinct point once.
             code = xi[ok].astype(np.int64) * max(len(yu), 1) + yi[ok]
             uniq, inv = np.unique(code, return_inverse=True)
-            ux, uy = project(
-                xf[uniq // max(len(yu), 1)], yf[uniq % max(len(yu), 1)], src_crs, dst_crs
+            ux, uy = _memo(src_crs, dst_crs).project(
+                xf[uniq // max(len(yu), 1)], yf[uniq % max(len(yu), 1)]
             )
             px[ok] = ux[inv.ravel()]
             py[ok] = uy[inv.ravel()]
@@ -135,11 +196,32 @@ def _classify(u: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def distinct(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Dictionary-encode: (row -> code indices, distinct values)."""
+    """Dictionary-encode: (row -> code indices, distinct values).
+
+    Columns the CSV parser already read dictionary-encoded are used as they
+    are (no hashing). A dictionary array that was filtered may hold values no
+    row uses; callers that count or report distinct values must not pass one
+    (:func:`~crimemap.ingest._csv.parse_csv` decodes its columns whenever it
+    drops rejected lines, so its output is safe).
+    """
+    if pa.types.is_dictionary(arr.type):
+        if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
+            arr = arr.chunk(0)
+        if isinstance(arr, pa.Array) and arr.null_count == 0:
+            return arr.indices.to_numpy(zero_copy_only=False), arr.dictionary
+        # Several chunks carry several dictionaries: decode and re-encode.
+        arr = arr.cast(arr.type.value_type)
     enc = pc.dictionary_encode(arr)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
     return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary
+
+
+def decode(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Plain strings from a possibly dictionary-encoded string column."""
+    if pa.types.is_dictionary(arr.type):
+        return arr.cast(arr.type.value_type)
+    return arr
 
 
 def _to_float(arr: pa.ChunkedArray | pa.Array, ok: np.ndarray) -> np.ndarray:

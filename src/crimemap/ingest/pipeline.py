@@ -210,12 +210,15 @@ def read_batch(
         )
     cancels = [c for res in results for c in res.cancels]
     if tables["incidents"]:
-        inc = pa.concat_tables(tables["incidents"])
+        parts = tables["incidents"]
         if cancels:
+            inc = pa.concat_tables(parts)
             n_before = inc.num_rows
             inc, cancels = apply_cancellations(inc, cancels)
             batch.counts["dropped:cancelled_across_files"] += n_before - inc.num_rows
-        batch.incidents, merged = _merge_repeated_ids(inc)
+            parts = [inc]
+        parts, merged = _merge_repeated_ids(parts)
+        batch.incidents = pa.concat_tables(parts)
         batch.counts["merged:crime_id_seen_again_outcome_updated"] += merged
     batch.cancels = list(cancels)
     if tables["outcomes"]:
@@ -225,43 +228,64 @@ def read_batch(
     return batch
 
 
-def _merge_repeated_ids(t: pa.Table) -> tuple[pa.Table, int]:
+def _merge_repeated_ids(parts: list[pa.Table]) -> tuple[list[pa.Table], int]:
     """Collapse rows whose id repeats across files within one batch.
 
     The first occurrence is kept; a later non-null outcome replaces its
     outcome (a Crime ID seen again in a later download updates the outcome).
+    ``parts`` are the per-file tables in file order; only the few parts that
+    hold a repeat are rebuilt, so the batch is never copied as a whole.
     """
-    rows = _candidate_duplicates(t["incident_id"])
+    ids = pa.chunked_array([c for t in parts for c in t["incident_id"].chunks], pa.string())
+    rows = _candidate_duplicates(ids)
     if rows.size == 0:
-        return t, 0
-    ids = t["incident_id"].take(pa.array(rows)).to_pylist()
-    outs = t["outcome"].take(pa.array(rows)).to_pylist()
+        return parts, 0
+    offsets = np.cumsum([0] + [t.num_rows for t in parts])
+    # Take the few candidates file by file: a take on the whole chunked
+    # column would first concatenate it.
+    where = np.searchsorted(offsets, rows, side="right") - 1
+    cand_ids: list[str] = []
+    cand_out: list[str | None] = []
+    for j in np.unique(where):
+        local = pa.array(rows[where == j] - offsets[j])
+        cand_ids += parts[j]["incident_id"].take(local).to_pylist()
+        cand_out += parts[j]["outcome"].take(local).to_pylist()
     first: dict[str, int] = {}
-    drop = np.zeros(t.num_rows, bool)
+    drop: list[int] = []
     outcome_updates: dict[int, str] = {}
-    for r, i, o in zip(rows, ids, outs, strict=True):
+    for r, i, o in zip(rows, cand_ids, cand_out, strict=True):
         if i not in first:
             first[i] = int(r)
             continue
-        drop[r] = True
+        drop.append(int(r))
         if o is not None:
             outcome_updates[first[i]] = o
-    outcome = t["outcome"].to_pylist() if outcome_updates else None
-    if outcome is not None:
-        for row, o in outcome_updates.items():
-            outcome[row] = o
-        t = t.set_column(
-            t.schema.get_field_index("outcome"), "outcome", pa.array(outcome, pa.string())
-        )
-    return t.filter(pa.array(~drop)), int(drop.sum())
+    if not drop:
+        return parts, 0
+    touched = np.unique(np.searchsorted(offsets, [*drop, *outcome_updates], side="right") - 1)
+    out = list(parts)
+    for j in touched:
+        t, lo, hi = parts[j], int(offsets[j]), int(offsets[j + 1])
+        ups = {r - lo: o for r, o in outcome_updates.items() if lo <= r < hi}
+        if ups:
+            outcome = t["outcome"].to_pylist()
+            for row, o in ups.items():
+                outcome[row] = o
+            i_out = t.schema.get_field_index("outcome")
+            t = t.set_column(i_out, t.schema.field(i_out), pa.array(outcome, pa.string()))
+        keep = np.ones(hi - lo, bool)
+        keep[[r - lo for r in drop if lo <= r < hi]] = False
+        out[j] = t if keep.all() else t.filter(pa.array(keep))
+    return out, len(drop)
 
 
 def _candidate_duplicates(ids: pa.ChunkedArray) -> np.ndarray:
     """Rows whose id's 64-bit hash repeats (a superset of the true duplicates).
 
-    Hashing with DuckDB's vectorised, multi-threaded ``hash`` and sorting the
-    integers is an order of magnitude cheaper than grouping 1.3 M strings;
-    the few candidates are then compared exactly by the caller.
+    DuckDB hashes the strings (vectorised, multi-threaded); sorting the
+    integers finds the few repeated hashes. Both are an order of magnitude
+    cheaper than grouping 1.3 M strings; the caller compares the few
+    candidates exactly.
     """
     con = duckdb.connect()
     try:
@@ -270,13 +294,11 @@ def _candidate_duplicates(ids: pa.ChunkedArray) -> np.ndarray:
     finally:
         con.close()
     h = np.asarray(h, dtype=np.uint64)
-    order = np.argsort(h, kind="stable")
-    sh = h[order]
-    same = sh[1:] == sh[:-1]
-    dup = np.zeros(len(sh), bool)
-    dup[1:] |= same
-    dup[:-1] |= same
-    return np.sort(order[dup])
+    sh = np.sort(h)
+    repeated = np.unique(sh[1:][sh[1:] == sh[:-1]])
+    if repeated.size == 0:
+        return np.empty(0, np.int64)
+    return np.flatnonzero(np.isin(h, repeated))
 
 
 def read_incidents(

@@ -52,6 +52,7 @@ from crimemap.ingest._csv import header_of, parse_csv
 from crimemap.ingest._io import SourceFile
 from crimemap.ingest._validate import (
     UK_BOUNDS,
+    decode,
     distinct,
     issues_for,
     null_if_blank,
@@ -128,6 +129,17 @@ _STREET_USED = (
     "Crime type",
     "Last outcome category",
 )
+#: Few distinct values per file: parsed dictionary-encoded, validated per value.
+_STREET_DICT = (
+    "Month",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "Crime type",
+    "Last outcome category",
+)
 _NAME_RE = re.compile(r"^(\d{4})-(\d{2})-(.+)-(street|outcomes|stop-and-search)\.csv$")
 _MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
 
@@ -176,12 +188,19 @@ def _force_from(src: SourceFile, falls_within: pa.ChunkedArray) -> pa.Array:
     m = _NAME_RE.match(src.basename)
     if m:
         return pa.repeat(pa.scalar(m.group(3)), len(falls_within))
-    labels = pc.unique(falls_within).to_pylist()
-    mapping = {lab: _slug(lab) or "unknown" for lab in labels}
-    return pa.array([mapping[v] for v in falls_within.to_pylist()], pa.string())
+    idx, uniq = distinct(falls_within)
+    slugs = pa.array([_slug(lab) or "unknown" for lab in uniq.to_pylist()], pa.string())
+    return slugs.take(pa.array(idx))
 
 
-def _months(name: str, col: pa.ChunkedArray, lines: np.ndarray, column: str = "Month"):
+def _months(
+    name: str,
+    col: pa.ChunkedArray,
+    lines: np.ndarray,
+    column: str = "Month",
+    expected: str | None = None,
+):
+    """Validity, start, end and issues per row, plus rows whose month differs from ``expected``."""
     # Validate the few distinct values, then map back to rows.
     idx, uniq = distinct(col)
     uok = pc.match_substring_regex(uniq, _MONTH_RE).to_numpy(zero_copy_only=False)
@@ -191,9 +210,11 @@ def _months(name: str, col: pa.ChunkedArray, lines: np.ndarray, column: str = "M
     ustart = pc.strptime(pc.binary_join_element_wise(clean, "01", "-"), "%Y-%m-%d", "s").to_numpy(
         zero_copy_only=False
     )
-    start = ustart[idx]
-    end = (start.astype("datetime64[M]") + 1).astype("datetime64[s]")
-    return ok, pa.array(start, pa.timestamp("s")), end, issues
+    uend = (ustart.astype("datetime64[M]") + 1).astype("datetime64[s]")
+    differs = np.zeros(len(idx), bool)
+    if expected is not None:
+        differs = (uok & pc.not_equal(uniq, expected).to_numpy(zero_copy_only=False))[idx]
+    return ok, pa.array(ustart[idx], pa.timestamp("s")), uend[idx], issues, differs
 
 
 def _coords(name: str, t: pa.Table, lines: np.ndarray):
@@ -251,74 +272,75 @@ class PoliceUKStreetReader:
         ] == list(STREET_COLUMNS[:3])
 
     def read(self, src: SourceFile, ctx: ReadContext) -> ReadResult:
-        p = parse_csv(src, required=STREET_COLUMNS, columns=_STREET_USED)
+        p = parse_csv(src, required=STREET_COLUMNS, columns=_STREET_USED, dictionary=_STREET_DICT)
         t, lines, name = p.table, p.lines, src.name
         rejects = list(p.issues)
         counts: Counter[str] = Counter()
         n = t.num_rows
+        m = _NAME_RE.match(src.basename)
 
-        month_ok, t_start, t_end, iss = _months(name, t["Month"], lines)
+        month_ok, t_start, t_end, iss, differs = _months(
+            name, t["Month"], lines, expected=f"{m.group(1)}-{m.group(2)}" if m else None
+        )
         rejects += iss
+        counts["kept:month_differs_from_file_name"] += int(differs.sum())
         lon, lat, x, y, missing, coord_ok, iss = _coords(name, t, lines)
         rejects += iss
 
-        raw_cat = t["Crime type"]
-        labels = pc.unique(raw_cat).to_pylist()
+        # Categories: validated and mapped once per distinct label.
+        ci, cu = distinct(t["Crime type"])
+        labels = cu.to_pylist()
         unmapped = {lab for lab in labels if lab not in POLICE_UK_LABELS and lab.strip()}
         if unmapped:
-            vc = pc.value_counts(raw_cat).to_pylist()
+            per_label = np.bincount(ci, minlength=len(labels))
             raise UnmappedLabelsError(
                 name,
                 "Crime type",
-                {d["values"]: d["counts"] for d in vc if d["values"] in unmapped},
+                {lab: int(k) for lab, k in zip(labels, per_label, strict=True) if lab in unmapped},
             )
-        blank_cat = pc.equal(pc.utf8_trim_whitespace(raw_cat), "").to_numpy(zero_copy_only=False)
+        blank_u = np.array([not lab.strip() for lab in labels], bool)
+        blank_cat = blank_u[ci]
         rejects += issues_for(
             name, blank_cat, lines, "Crime type", None, "missing_category", "Crime type is blank"
         )
-        cat_labels = sorted(set(labels) - {""} - {lab for lab in labels if not lab.strip()})
-        cat = pc.if_else(
-            pa.array(blank_cat),
-            pa.scalar("other-crime"),
-            pc.take(
-                pa.array([POLICE_UK_LABELS[lab] for lab in cat_labels] + ["other-crime"]),
-                pc.fill_null(pc.index_in(raw_cat, pa.array(cat_labels)), len(cat_labels)),
-            ),
-        )
+        ci_arr = pa.array(ci)
+        raw_cat = cu.take(ci_arr)
+        # Blank labels map to a placeholder; their rows are rejected below.
+        cat = pa.array(
+            [POLICE_UK_LABELS.get(lab, "other-crime") for lab in labels], pa.string()
+        ).take(ci_arr)
 
         force = _force_from(src, t["Falls within"])
-        m = _NAME_RE.match(src.basename)
-        if m:
-            diff = month_ok & (
-                t["Month"].to_numpy(zero_copy_only=False) != f"{m.group(1)}-{m.group(2)}"
-            )
-            counts["kept:month_differs_from_file_name"] += int(diff.sum())
 
         # Stable ids (see module docstring): Crime IDs where present, a
         # content key for records without one; ~k for the k-th repeat.
-        crime_id = t["Crime ID"]
+        crime_id = t["Crime ID"].combine_chunks()
         no_id = pc.equal(crime_id, "").to_numpy(zero_copy_only=False)
-        ids = _ids_with_repeats(crime_id, ~no_id)
+        # k-th repeat of each Crime ID (the blank ids share one key: ignored).
+        k_c = np.where(no_id, 0, occurrence_index(crime_id))
+        keys, k = crime_id, k_c
         if no_id.any():
             sel = pa.array(np.flatnonzero(no_id))
             content_key = pc.binary_join_element_wise(
                 cat.take(sel),
                 force.take(sel),
-                t["Month"].take(sel),
-                t["Longitude"].take(sel),
-                t["Latitude"].take(sel),
-                pc.if_else(pa.array(missing[no_id]), t["Location"].take(sel), pa.scalar("")),
+                decode(t["Month"].take(sel)),
+                decode(t["Longitude"].take(sel)),
+                decode(t["Latitude"].take(sel)),
+                pc.if_else(
+                    pa.array(missing[no_id]), decode(t["Location"].take(sel)), pa.scalar("")
+                ),
                 ":",
             )
-            ids_a, k_a = _suffixed(content_key)
-            ids_c, k_c = ids
-            order = np.concatenate([np.flatnonzero(~no_id), np.flatnonzero(no_id)])
-            inv = np.empty_like(order)
-            inv[order] = np.arange(len(order))
-            incident_id = pa.concat_arrays([ids_c, ids_a]).take(pa.array(inv))
+            if isinstance(content_key, pa.ChunkedArray):
+                content_key = content_key.combine_chunks()
+            k_a = occurrence_index(content_key)
             counts["kept:repeated_record_without_id"] += int((k_a > 0).sum())
-        else:
-            incident_id, k_c = ids
+            # One copy of the id column: content keys written into the blank ids.
+            keys = pc.replace_with_mask(crime_id, pa.array(no_id), content_key)
+            k = k_c.copy()
+            k[no_id] = k_a
+        incident_id = _suffixed(keys, k)
         counts["kept:duplicate_crime_id_in_file"] += int((k_c > 0).sum())
         counts["kept:no_location"] += int(missing.sum())
 
@@ -328,10 +350,13 @@ class PoliceUKStreetReader:
         blank_place_u = pc.equal(trimmed, "On or near").to_numpy(zero_copy_only=False)
         blank_u = pc.equal(trimmed, "").to_numpy(zero_copy_only=False)
         counts["repaired:blank_place_name"] += int((blank_place_u[li] & ~missing).sum())
-        clean_u = pc.if_else(pa.array(blank_place_u | blank_u), pa.scalar(None, pa.string()), lu)
-        location = clean_u.take(pa.array(li))
+        # Rows without coordinates get no place name either.
+        null_u = blank_place_u | blank_u
         if missing.any():
-            location = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), location)
+            li = np.where(missing, len(lu), li)
+            null_u = np.append(null_u, True)
+            lu = pa.concat_arrays([lu, pa.array([""], lu.type)])
+        location = pc.if_else(pa.array(null_u), pa.scalar(None, pa.string()), lu).take(pa.array(li))
 
         good = month_ok & coord_ok & ~blank_cat
         out = pa.table(
@@ -344,10 +369,10 @@ class PoliceUKStreetReader:
                 "t_start": t_start,
                 "t_end": pa.array(t_end, pa.timestamp("s")),
                 "t_precision": pa.repeat(pa.scalar("month"), n),
-                "lon": pa.array(lon, from_pandas=True),
-                "lat": pa.array(lat, from_pandas=True),
-                "x": pa.array(x, from_pandas=True),
-                "y": pa.array(y, from_pandas=True),
+                "lon": _floats(lon),
+                "lat": _floats(lat),
+                "x": _floats(x),
+                "y": _floats(y),
                 "crs": pa.array(np.full(n, 27700, dtype=np.int32)),
                 "loc_precision": pc.if_else(pa.array(missing), "none", "snap"),
                 "location": location,
@@ -358,23 +383,24 @@ class PoliceUKStreetReader:
                 "attrs": pa.nulls(n, pa.string()),
             },
             schema=INCIDENT_SCHEMA,
-        ).filter(pa.array(good))
+        )
+        if not good.all():
+            out = out.filter(pa.array(good))
         return ReadResult("incidents", out, rejects, counts, n + _n_field_rejects(p.issues), SOURCE)
 
 
-def _suffixed(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """Keys with ``~k`` appended to the k-th repeat (k > 0), and k."""
-    if isinstance(keys, pa.ChunkedArray):
-        keys = keys.combine_chunks()
-    k = occurrence_index(keys)
-    if not (k > 0).any():
-        return keys, k
+def _floats(v: np.ndarray) -> pa.Array:
+    """Float column with NaN as null (without pyarrow's pandas conversion path)."""
+    return pa.array(v, pa.float64(), mask=np.isnan(v))
+
+
+def _suffixed(keys: pa.Array, k: np.ndarray) -> pa.Array:
+    """Keys with ``~k`` appended to the k-th repeat (k > 0)."""
+    rep = k > 0
+    if not rep.any():
+        return keys
     suffix = pc.binary_join_element_wise(pa.scalar("~"), pc.cast(pa.array(k), pa.string()), "")
-    return pc.if_else(pa.array(k > 0), pc.binary_join_element_wise(keys, suffix, ""), keys), k
-
-
-def _ids_with_repeats(crime_id: pa.ChunkedArray, has_id: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    return _suffixed(crime_id.filter(pa.array(has_id)))
+    return pc.if_else(pa.array(rep), pc.binary_join_element_wise(keys, suffix, ""), keys)
 
 
 def _n_field_rejects(issues: list) -> int:
@@ -396,7 +422,7 @@ class PoliceUKOutcomesReader:
         t, lines, name = p.table, p.lines, src.name
         rejects = list(p.issues)
         n = t.num_rows
-        month_ok, t_start, _, iss = _months(name, t["Month"], lines)
+        month_ok, t_start, _, iss, _ = _months(name, t["Month"], lines)
         rejects += iss
         cid = pc.utf8_trim_whitespace(t["Crime ID"])
         no_id = pc.equal(cid, "").to_numpy(zero_copy_only=False)
@@ -463,10 +489,10 @@ class PoliceUKStopSearchReader:
             "type": t["Type"],
             "t": ts,
             "operation": null_if_blank(t["Policing operation"]),
-            "lon": pa.array(lon, from_pandas=True),
-            "lat": pa.array(lat, from_pandas=True),
-            "x": pa.array(x, from_pandas=True),
-            "y": pa.array(y, from_pandas=True),
+            "lon": _floats(lon),
+            "lat": _floats(lat),
+            "x": _floats(x),
+            "y": _floats(y),
             "gender": null_if_blank(t["Gender"]),
             "age_range": null_if_blank(t["Age range"]),
             "self_defined_ethnicity": null_if_blank(t["Self-defined ethnicity"]),
