@@ -6,14 +6,18 @@ import csv
 import gzip
 import zipfile
 from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from pyproj import Transformer
 
 from crimemap.ingest import ingest, read_batch, read_incidents
-from crimemap.store import DuckDBStore
+from crimemap.ingest.pipeline import Batch
+from crimemap.store import Store
 
 from ._helpers import row, write
 
@@ -104,22 +108,33 @@ def test_crlf_and_lf_give_identical_tables(tmp_path: Path) -> None:
     assert lf.drop_columns(["file_id"]).equals(crlf.drop_columns(["file_id"]))
 
 
-def test_same_file_twice_changes_nothing(tmp_path: Path) -> None:
-    st = DuckDBStore(tmp_path / "s.duckdb")
+def by_id(t: pa.Table) -> list[dict[str, object]]:
+    """Rows of an incidents table in a canonical order (table order is backend-defined)."""
+    return sorted(t.to_pylist(), key=lambda r: str(r["incident_id"]))
+
+
+def scalar(st: Store, sql: str, *params: object) -> object:
+    """The one value of a portable one-row, one-column query."""
+    [value] = st.query(sql, list(params)).column(0).to_pylist()
+    return value
+
+
+def test_same_file_twice_changes_nothing(tmp_path: Path, store: Store) -> None:
+    st = store
     f = write(
         tmp_path / "2024-01-north-yorkshire-street.csv",
         [row("a"), row("", cat="Anti-social behaviour", outcome="")],
     )
     r1 = ingest(st, [f])
-    before = st.table("incidents").to_pylist()
+    before = by_id(st.table("incidents"))
     r2 = ingest(st, [f])
     assert (r1.rows_inserted, r2.files, r2.skipped) == (2, 0, (str(f),))
-    assert st.table("incidents").to_pylist() == before
+    assert by_id(st.table("incidents")) == before
     assert st.table("files").num_rows == 1 and st.table("batches").num_rows == 1
 
 
-def test_later_download_updates_outcome_instead_of_adding(tmp_path: Path) -> None:
-    st = DuckDBStore(tmp_path / "s.duckdb")
+def test_later_download_updates_outcome_instead_of_adding(tmp_path: Path, store: Store) -> None:
+    st = store
     asb = row("", cat="Anti-social behaviour", outcome="")
     first = [
         row("a", outcome="Under investigation"),
@@ -173,16 +188,17 @@ def test_zip_archive_and_folder_tree_give_the_same_rows(tmp_path: Path) -> None:
 
 
 def test_interrupted_write_leaves_store_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
-    st = DuckDBStore(tmp_path / "s.duckdb")
+    st = store
     ingest(st, [write(tmp_path / "a" / "2024-01-north-yorkshire-street.csv", [row("a")])])
     before = {t: st.table(t).to_pylist() for t in ("incidents", "files", "batches")}
 
     def boom(*args: object, **kwargs: object) -> tuple[int, int]:
         raise KeyboardInterrupt  # e.g. Ctrl-C half-way through the transaction
 
-    monkeypatch.setattr(DuckDBStore, "_write_outcomes", staticmethod(boom))
+    # Each backend writes the outcomes after the incidents, in the same transaction.
+    monkeypatch.setattr(type(st), "_write_outcomes", staticmethod(boom))
     with pytest.raises(KeyboardInterrupt):
         ingest(
             st,
@@ -196,8 +212,10 @@ def test_interrupted_write_leaves_store_unchanged(
     assert {t: st.table(t).to_pylist() for t in ("incidents", "files", "batches")} == before
 
 
-def test_outcomes_update_known_crimes_and_stop_search_is_separate(tmp_path: Path) -> None:
-    st = DuckDBStore(tmp_path / "s.duckdb")
+def test_outcomes_update_known_crimes_and_stop_search_is_separate(
+    tmp_path: Path, store: Store
+) -> None:
+    st = store
     ingest(st, [write(tmp_path / "2024-01-northumbria-street.csv", [row("k1"), row("k2")])])
     out = tmp_path / "2024-03-northumbria-outcomes.csv"
     out.write_text(
@@ -219,15 +237,43 @@ def test_outcomes_update_known_crimes_and_stop_search_is_separate(tmp_path: Path
     assert inc == {"k1": "Offender sent to prison", "k2": "Under investigation"}
     assert st.table("stop_search").num_rows == 1 and st.table("incidents").num_rows == 2
     assert rep.counts["kept:dated_outside_file_month"] == 1
+    months = sorted(
+        (r["crime_id"], r["month"].isoformat()) for r in st.table("outcomes").to_pylist()
+    )
+    assert months == [
+        ("k1", "2024-02-01T00:00:00"),
+        ("k1", "2024-03-01T00:00:00"),
+        ("zz", "2024-03-01T00:00:00"),
+    ]
+    [s] = st.table("stop_search").to_pylist()
+    # An instant: the same one whatever the backend or its session's time zone.
+    assert s["t"] == datetime(2023, 12, 31, 23, 30, tzinfo=UTC)
+    assert (s["force"], s["type"], s["age_range"], s["lat"]) == (
+        "northumbria",
+        "Person search",
+        "18-24",
+        54.97,
+    )
 
 
 # ------------------------------------------------------------------ real data
+@pytest.fixture(scope="module")
+def every_real_file(police_uk: Path) -> Batch:
+    """The whole police.uk tree read once, as ``ingest`` reads it for an empty store.
+
+    Reading does not depend on the backend; only the writes are run on each.
+    """
+    return read_batch([police_uk])
+
+
 @pytest.mark.slow
 def test_every_real_street_file_ingests_and_matches_the_manifest(
-    police_uk: Path, tmp_path: Path
+    police_uk: Path, store: Store, every_real_file: Batch
 ) -> None:
-    st = DuckDBStore(tmp_path / "all.duckdb")
-    rep = ingest(st, [police_uk])
+    st = store
+    # What ingest(st, [police_uk]) does on an empty store, without reading twice.
+    assert st.checksums() == set() and st.next_file_id() == 1
+    rep = st.write_batch(replace(every_real_file, counts=Counter(every_real_file.counts)))
     man = manifest(police_uk)
     street = [m for m in man if m["kind"] == "street"]
     assert rep.rows_rejected == 0
@@ -248,29 +294,15 @@ def test_every_real_street_file_ingests_and_matches_the_manifest(
     assert stored["northumbria"] == expected["northumbria"]
     # Missing coordinates are kept and flagged, per the manifest.
     missing = sum(int(m["missing_coords"]) for m in street)
-    (unlocated,) = (
-        st.sql("SELECT count(*) FROM incidents WHERE loc_precision = 'none'")
-        .to_pylist()[0]
-        .values()
-    )
-    assert unlocated == missing
+    assert scalar(st, "SELECT count(*) FROM incidents WHERE loc_precision = ?", "none") == missing
     # Empty Crime IDs are exactly the ASB rows, all kept.
     empty = sum(int(m["empty_crime_id"]) for m in street)
-    (asb,) = (
-        st.sql("SELECT count(*) FROM incidents WHERE category = 'anti-social-behaviour'")
-        .to_pylist()[0]
-        .values()
-    )
+    asb = scalar(st, "SELECT count(*) FROM incidents WHERE category = ?", "anti-social-behaviour")
     assert asb == empty
     assert rep.outcomes == sum(int(m["rows"]) for m in man if m["kind"] == "outcomes")
     assert rep.stop_search == sum(int(m["rows"]) for m in man if m["kind"] == "stop-and-search")
     # Every stored id is unique.
-    (dups,) = (
-        st.sql("SELECT count(*) - count(DISTINCT incident_id) FROM incidents")
-        .to_pylist()[0]
-        .values()
-    )
-    assert dups == 0
+    assert scalar(st, "SELECT count(*) - count(DISTINCT incident_id) FROM incidents") == 0
 
 
 def test_real_asb_duplicates_kept(police_uk: Path) -> None:
@@ -345,17 +377,17 @@ def test_real_zip_archive(police_uk: Path, tmp_path: Path) -> None:
     )
 
 
-def test_real_outcomes_file_updates_outcomes(police_uk: Path, tmp_path: Path) -> None:
-    st = DuckDBStore(tmp_path / "o.duckdb")
+def test_real_outcomes_file_updates_outcomes(police_uk: Path, store: Store) -> None:
+    st = store
     ingest(st, sorted(police_uk.glob("2021-0[4-6]/*northumbria-street.csv.gz")))
     before = {
         r["incident_id"]: r["outcome"]
-        for r in st.sql("SELECT incident_id, outcome FROM incidents").to_pylist()
+        for r in st.query("SELECT incident_id, outcome FROM incidents").to_pylist()
     }
     rep = ingest(st, [police_uk / "2021-06" / "2021-06-northumbria-outcomes.csv.gz"])
     after = {
         r["incident_id"]: r["outcome"]
-        for r in st.sql("SELECT incident_id, outcome FROM incidents").to_pylist()
+        for r in st.query("SELECT incident_id, outcome FROM incidents").to_pylist()
     }
     changed = [k for k in before if before[k] != after[k]]
     assert rep.rows_updated == len(changed) > 0 and len(after) == len(before)
