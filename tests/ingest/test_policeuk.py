@@ -281,7 +281,7 @@ def test_every_real_street_file_ingests_and_matches_the_manifest(
     for m in man:
         rec = files[str(police_uk.parent / m["file"])]
         assert rec["rows_read"] == int(m["rows"]), m["file"]
-    expected = Counter()
+    expected: Counter[str] = Counter()
     for m in street:
         expected[m["force"]] += int(m["rows"])
     stored = dict(st.status().by_force)
@@ -319,7 +319,7 @@ def test_real_asb_duplicates_kept(police_uk: Path) -> None:
 
 def test_real_north_yorkshire_duplicate_ids(police_uk: Path) -> None:
     files = sorted((police_uk).glob("2024-0[1-6]/*north-yorkshire-street.csv.gz"))
-    ids: Counter[str] = Counter()
+    ids: Counter[tuple[str, str]] = Counter()
     for f in files:
         for line in gzip.decompress(f.read_bytes()).decode().splitlines()[1:]:
             cid = line.split(",", 1)[0]
