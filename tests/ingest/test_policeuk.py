@@ -159,6 +159,29 @@ def test_later_download_updates_outcome_instead_of_adding(tmp_path: Path, store:
     )
 
 
+def test_small_later_download_into_a_larger_store(tmp_path: Path, store: Store) -> None:
+    """A month's few rows against a bigger store (the usual case) update and insert alike.
+
+    The server store loads such a batch with its indexes in place, unlike
+    the large first load; the outcome of a known crime id is updated either way.
+    """
+    first = [row(f"c{i}") for i in range(12)]
+    ingest(store, [write(tmp_path / "2024-01-north-yorkshire-street.csv", first)])
+    later = [
+        row("c3", month="2024-02", outcome="Offender given a caution"),
+        row("c4", month="2024-02"),  # same outcome: not an update
+        row("new", month="2024-02"),
+    ]
+    rep = ingest(store, [write(tmp_path / "2024-02-north-yorkshire-street.csv", later)])
+    assert (rep.rows_inserted, rep.rows_updated) == (1, 1)
+    inc = {r["incident_id"]: r for r in store.table("incidents").to_pylist()}
+    assert len(inc) == 13 and inc["c3"]["outcome"] == "Offender given a caution"
+    # The crime keeps the month it was first recorded in; only its outcome moves.
+    assert inc["c3"]["t_start"].isoformat() == "2024-01-01T00:00:00"
+    assert inc["new"]["t_start"].isoformat() == "2024-02-01T00:00:00"
+    assert inc["c3"]["updated_at"] is not None and inc["c4"]["updated_at"] is None
+
+
 def test_crime_id_reappearing_in_later_month_within_batch(tmp_path: Path) -> None:
     f1 = write(
         tmp_path / "2024-01-north-yorkshire-street.csv", [row("r", outcome="Under investigation")]
