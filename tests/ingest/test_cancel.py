@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from crimemap.ingest import ingest, read_batch
 from crimemap.ingest._cancel import apply_cancellations
+from crimemap.ingest.pipeline import Batch, FileRecord
 from crimemap.store import Store
 
 
@@ -48,6 +49,33 @@ def test_store_applies_unresolved_cancels_in_the_same_transaction(store: Store) 
     assert ids == {"testpd:2"}
     assert rep.counts["dropped:cancelled_in_store"] == 1
     assert rep.counts["unresolved:cancel_target_not_found"] == 1
+
+
+def test_store_resolves_cancels_by_the_same_rule_as_a_batch(store: Store) -> None:
+    """A cancel reaching into the store takes what it would take within one batch.
+
+    A copy is ``<id>~<digits>``; an id that itself ends in ``~<digits>`` is a
+    copy of its stem, never the target of a cancel naming it in full.
+    """
+    ids = ["x", "x~1", "x~2", "x~1~3", "y~1", "z~7", "w", "w~10", "w~9", "v~1a"]
+    cancels = ["x", "x~1", "y~1", "z", "w", "w", "v~1a", "q"]
+    day = datetime(2024, 1, 1)
+    for iid in ids:
+        store.execute(
+            "INSERT INTO incidents (incident_id, source, force, category, t_start, t_end, "
+            "t_precision, loc_precision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [iid, "testpd", "x", "burglary", day, day, "day", "none"],
+        )
+    kept, unresolved = apply_cancellations(pa.table({"incident_id": ids}), cancels)
+    b = Batch(policy="strict", cancels=cancels)
+    b.files.append(
+        FileRecord(1, "f.csv", "1" * 64, 1, "partner", "incidents", "testpd", 1, 0, 0, {})
+    )
+    rep = store.write_batch(b)
+    stored = store.query("SELECT incident_id FROM incidents").column(0).to_pylist()
+    assert sorted(stored) == sorted(kept["incident_id"].to_pylist())
+    assert rep.counts["dropped:cancelled_in_store"] == len(cancels) - len(unresolved)
+    assert rep.counts["unresolved:cancel_target_not_found"] == len(unresolved)
 
 
 def test_real_st_louis_cancels_across_files_and_batches(stl_dir: Path, store: Store) -> None:
