@@ -11,13 +11,13 @@ import pytest
 
 from crimemap.errors import IngestError, StoreError, UnmappedLabelsError
 from crimemap.ingest import ingest, read_batch
-from crimemap.store import Store
+from crimemap.store import DuckDBStore, Store
 
 from ._helpers import HEADER, row, write
 
 
 @pytest.fixture()
-def store(tmp_path: Path, open_store_of: Callable[..., Store]) -> Store:
+def store(tmp_path: Path, open_store_of) -> DuckDBStore:  # type: ignore[no-untyped-def]
     """A store of each backend with a known-good baseline."""
     st = open_store_of()
     # A known-good baseline so "unchanged" is meaningful.
@@ -28,14 +28,14 @@ def store(tmp_path: Path, open_store_of: Callable[..., Store]) -> Store:
     return st
 
 
-def snapshot(st: Store) -> dict[str, list]:
+def snapshot(st: DuckDBStore) -> dict[str, list]:
     return {
         t: st.table(t).to_pylist()
         for t in ("incidents", "files", "batches", "rejects", "ingest_counts")
     }
 
 
-def refused(st: Store, paths: list[Path], policy: str = "strict") -> IngestError:
+def refused(st: DuckDBStore, paths: list[Path], policy: str = "strict") -> IngestError:
     before = snapshot(st)
     with pytest.raises(IngestError) as ei:
         ingest(st, paths, policy=policy)
@@ -43,7 +43,7 @@ def refused(st: Store, paths: list[Path], policy: str = "strict") -> IngestError
     return ei.value
 
 
-def test_missing_header_column(tmp_path: Path, store: Store) -> None:
+def test_missing_header_column(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv",
         [row()],
@@ -55,7 +55,7 @@ def test_missing_header_column(tmp_path: Path, store: Store) -> None:
     assert str(f) in str(err) and "row 1" in str(err) and "'Month'" in str(err)
 
 
-def test_wrong_field_count(tmp_path: Path, store: Store) -> None:
+def test_wrong_field_count(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv", [row("a"), row("b") + ",extra", row("c")]
     )
@@ -66,7 +66,7 @@ def test_wrong_field_count(tmp_path: Path, store: Store) -> None:
     assert "b,2024-01" in (i.value or "")
 
 
-def test_unparseable_month(tmp_path: Path, store: Store) -> None:
+def test_unparseable_month(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv",
         [row("a", month="2024-02"), row("b", month="Feb 2024")],
@@ -85,7 +85,9 @@ def test_unparseable_month(tmp_path: Path, store: Store) -> None:
         ("", "53.9", "unparseable_coordinate"),
     ],
 )
-def test_bad_coordinates(tmp_path: Path, store: Store, lon: str, lat: str, reason: str) -> None:
+def test_bad_coordinates(
+    tmp_path: Path, store: DuckDBStore, lon: str, lat: str, reason: str
+) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv", [row("a"), row("b", lon=lon, lat=lat)]
     )
@@ -94,7 +96,7 @@ def test_bad_coordinates(tmp_path: Path, store: Store, lon: str, lat: str, reaso
     assert (i.row, i.column, i.value, i.reason) == (3, "Longitude", lon, reason)
 
 
-def test_invalid_utf8(tmp_path: Path, store: Store) -> None:
+def test_invalid_utf8(tmp_path: Path, store: DuckDBStore) -> None:
     f = tmp_path / "2024-02-north-yorkshire-street.csv"
     f.write_bytes(
         (HEADER + "\n" + row("a") + "\n").encode()
@@ -107,7 +109,7 @@ def test_invalid_utf8(tmp_path: Path, store: Store) -> None:
     assert "\\xe9" in (i.value or "")
 
 
-def test_truncated_gzip(tmp_path: Path, store: Store) -> None:
+def test_truncated_gzip(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv.gz",
         [row(f"c{i}") for i in range(500)],
@@ -119,27 +121,27 @@ def test_truncated_gzip(tmp_path: Path, store: Store) -> None:
     assert (i.file, i.row, i.reason) == (str(f), None, "truncated_gzip")
 
 
-def test_not_gzip(tmp_path: Path, store: Store) -> None:
+def test_not_gzip(tmp_path: Path, store: DuckDBStore) -> None:
     f = tmp_path / "2024-02-north-yorkshire-street.csv.gz"
     f.write_bytes(b"this is not gzip at all")
     assert refused(store, [f]).issues[0].reason == "bad_gzip"
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
-def test_empty_file(tmp_path: Path, store: Store, content: bytes) -> None:
+def test_empty_file(tmp_path: Path, store: DuckDBStore, content: bytes) -> None:
     f = tmp_path / "2024-02-north-yorkshire-street.csv"
     f.write_bytes(content)
     [i] = refused(store, [f]).issues
     assert (i.file, i.reason) == (str(f), "empty_file")
 
 
-def test_empty_gzip_file(tmp_path: Path, store: Store) -> None:
+def test_empty_gzip_file(tmp_path: Path, store: DuckDBStore) -> None:
     f = tmp_path / "2024-02-north-yorkshire-street.csv.gz"
     f.write_bytes(gzip.compress(b""))
     assert refused(store, [f]).issues[0].reason == "empty_file"
 
 
-def test_unmapped_labels_listed_with_counts(tmp_path: Path, store: Store) -> None:
+def test_unmapped_labels_listed_with_counts(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv",
         [
@@ -157,14 +159,14 @@ def test_unmapped_labels_listed_with_counts(tmp_path: Path, store: Store) -> Non
     assert "'Teleportation' (2 rows)" in str(ei.value) and "'Time travel' (1 rows)" in str(ei.value)
 
 
-def test_one_bad_file_refuses_the_whole_batch(tmp_path: Path, store: Store) -> None:
+def test_one_bad_file_refuses_the_whole_batch(tmp_path: Path, store: DuckDBStore) -> None:
     good = write(tmp_path / "2024-02-north-yorkshire-street.csv", [row("x1")])
     bad = write(tmp_path / "2024-03-north-yorkshire-street.csv", [row("x2", month="2024-13")])
     err = refused(store, [good, bad])
     assert [i.file for i in err.issues] == [str(bad)]
 
 
-def test_quarantine_lands_good_rows_and_records_rejects(tmp_path: Path, store: Store) -> None:
+def test_quarantine_lands_good_rows_and_records_rejects(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv",
         [row("q1"), row("q2", month="bad"), row("q3", lon="9.9"), row("q4") + ",x", row("q5")],
@@ -182,7 +184,7 @@ def test_quarantine_lands_good_rows_and_records_rejects(tmp_path: Path, store: S
 
 
 def test_read_only_store_refuses_the_batch_unchanged(
-    tmp_path: Path, store: Store, open_store_of: Callable[..., Store]
+    tmp_path: Path, store: DuckDBStore, open_store_of: Callable[..., Store]
 ) -> None:
     store.close()
     ro = open_store_of(read_only=True)  # the same store, reopened read-only
