@@ -11,7 +11,7 @@ import pytest
 
 from crimemap.errors import IngestError, StoreError, UnmappedLabelsError
 from crimemap.ingest import ingest, read_batch
-from crimemap.store import DuckDBStore, Store
+from crimemap.store import DuckDBStore
 
 from ._helpers import HEADER, row, write
 
@@ -184,7 +184,7 @@ def test_quarantine_lands_good_rows_and_records_rejects(tmp_path: Path, store: D
 
 
 def test_read_only_store_refuses_the_batch_unchanged(
-    tmp_path: Path, store: DuckDBStore, open_store_of: Callable[..., Store]
+    tmp_path: Path, store: DuckDBStore, open_store_of: Callable[..., DuckDBStore]
 ) -> None:
     store.close()
     ro = open_store_of(read_only=True)  # the same store, reopened read-only
