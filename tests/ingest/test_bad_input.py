@@ -4,11 +4,12 @@ and a refused strict batch leaves the store exactly as before."""
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from crimemap.errors import IngestError, UnmappedLabelsError
+from crimemap.errors import IngestError, StoreError, UnmappedLabelsError
 from crimemap.ingest import ingest, read_batch
 from crimemap.store import DuckDBStore
 
@@ -199,6 +200,18 @@ def test_quarantine_lands_good_rows_and_records_rejects(tmp_path: Path, store: D
         r["reason"]: r["n"] for r in store.table("ingest_counts").to_pylist() if r["file_id"] == 2
     }
     assert counts["rejected:unparseable_month"] == 1 and counts["rejected:outside_uk"] == 1
+
+
+def test_read_only_store_refuses_the_batch_unchanged(
+    tmp_path: Path, store: DuckDBStore, open_store_of: Callable[..., DuckDBStore]
+) -> None:
+    store.close()
+    ro = open_store_of(read_only=True)  # the same store, reopened read-only
+    before = snapshot(ro)
+    f = write(tmp_path / "2024-02-north-yorkshire-street.csv", [row("r1")])
+    with pytest.raises(StoreError, match="rolled back"):
+        ingest(ro, [f])
+    assert snapshot(ro) == before
 
 
 def test_error_reports_every_problem_not_just_the_first(tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from crimemap.ingest import ingest, read_batch
 from crimemap.ingest._cancel import apply_cancellations
-from crimemap.store import DuckDBStore
+from crimemap.ingest.pipeline import Batch, FileRecord
+from crimemap.store import Store
 
 
 def test_apply_cancellations_drops_highest_copy_first() -> None:
@@ -18,18 +20,20 @@ def test_apply_cancellations_drops_highest_copy_first() -> None:
     assert unresolved == ["z"]
 
 
-def _store_with(tmp_path: Path) -> DuckDBStore:
-    st = DuckDBStore(tmp_path / "c.duckdb")
-    st._con.execute(  # noqa: SLF001  (test set-up of two stored incidents)
-        "INSERT INTO incidents (incident_id, source, force, category, t_start, t_end, t_precision, loc_precision) "
-        "VALUES ('testpd:1', 'testpd', 'x', 'burglary', '2024-01-01', '2024-01-02', 'day', 'none'),"
-        "       ('testpd:2', 'testpd', 'x', 'burglary', '2024-01-01', '2024-01-02', 'day', 'none')"
-    )
+def _store_with(st: Store) -> Store:
+    """``st`` holding two stored incidents (test set-up through the portable surface)."""
+    day, next_day = datetime(2024, 1, 1), datetime(2024, 1, 2)
+    for iid in ("testpd:1", "testpd:2"):
+        st.execute(
+            "INSERT INTO incidents (incident_id, source, force, category, t_start, t_end, "
+            "t_precision, loc_precision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [iid, "testpd", "x", "burglary", day, next_day, "day", "none"],
+        )
     return st
 
 
-def test_store_applies_unresolved_cancels_in_the_same_transaction(tmp_path: Path) -> None:
-    st = _store_with(tmp_path)
+def test_store_applies_unresolved_cancels_in_the_same_transaction(store: Store) -> None:
+    st = _store_with(store)
     from crimemap.ingest.pipeline import Batch
 
     b = Batch(policy="strict")
@@ -47,7 +51,34 @@ def test_store_applies_unresolved_cancels_in_the_same_transaction(tmp_path: Path
     assert rep.counts["unresolved:cancel_target_not_found"] == 1
 
 
-def test_real_st_louis_cancels_across_files_and_batches(stl_dir: Path, tmp_path: Path) -> None:
+def test_store_resolves_cancels_by_the_same_rule_as_a_batch(store: Store) -> None:
+    """A cancel reaching into the store takes what it would take within one batch.
+
+    A copy is ``<id>~<digits>``; an id that itself ends in ``~<digits>`` is a
+    copy of its stem, never the target of a cancel naming it in full.
+    """
+    ids = ["x", "x~1", "x~2", "x~1~3", "y~1", "z~7", "w", "w~10", "w~9", "v~1a"]
+    cancels = ["x", "x~1", "y~1", "z", "w", "w", "v~1a", "q"]
+    day = datetime(2024, 1, 1)
+    for iid in ids:
+        store.execute(
+            "INSERT INTO incidents (incident_id, source, force, category, t_start, t_end, "
+            "t_precision, loc_precision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [iid, "testpd", "x", "burglary", day, day, "day", "none"],
+        )
+    kept, unresolved = apply_cancellations(pa.table({"incident_id": ids}), cancels)
+    b = Batch(policy="strict", cancels=cancels)
+    b.files.append(
+        FileRecord(1, "f.csv", "1" * 64, 1, "partner", "incidents", "testpd", 1, 0, 0, {})
+    )
+    rep = store.write_batch(b)
+    stored = store.query("SELECT incident_id FROM incidents").column(0).to_pylist()
+    assert sorted(stored) == sorted(kept["incident_id"].to_pylist())
+    assert rep.counts["dropped:cancelled_in_store"] == len(cancels) - len(unresolved)
+    assert rep.counts["unresolved:cancel_target_not_found"] == len(unresolved)
+
+
+def test_real_st_louis_cancels_across_files_and_batches(stl_dir: Path, store: Store) -> None:
     raw = stl_dir / "data" / "raw" / "2019"
     months = ["january", "february", "march", "april"]
     files = [raw / f"{m}2019.csv.gz" for m in months]
@@ -59,9 +90,15 @@ def test_real_st_louis_cancels_across_files_and_batches(stl_dir: Path, tmp_path:
     assert pending == across + len(one.cancels)
     # The same files in two batches: cancels reaching back into the first
     # batch are applied by the store, so the end state is the same.
-    st = DuckDBStore(tmp_path / "s.duckdb")
+    st = store
     ingest(st, files[:1], reader="partner", reader_options=opts, policy="quarantine")
     rep = ingest(st, files[1:], reader="partner", reader_options=opts, policy="quarantine")
     assert rep.counts.get("dropped:cancelled_in_store", 0) > 0
-    stored = set(st.sql("SELECT incident_id FROM incidents")["incident_id"].to_pylist())
+    stored = set(st.query("SELECT incident_id FROM incidents").column(0).to_pylist())
     assert stored == set(one.incidents["incident_id"].to_pylist())
+    # Row for row too: times, coordinates and partner attrs come back as read.
+    assert by_id(st.incidents().arrow) == by_id(one.incidents)
+
+
+def by_id(t: pa.Table) -> list[dict[str, object]]:
+    return sorted(t.to_pylist(), key=lambda r: str(r["incident_id"]))

@@ -350,7 +350,9 @@ class PostgresStore(Store):
         if not cancels:
             return 0
         # Copies of id b are b itself and b~<digits>; with the "C" collation the
-        # latter lie in [b~, b\x7f) of the unique btree index.
+        # latter lie in [b~, b\x7f) of the unique btree index. A stored id that
+        # ends in ~<digits> is a copy of its stem only, so a cancel naming it in
+        # full does not take it (the rule of ingest._cancel and the DuckDB store).
         cur.execute(
             r"""
             WITH c AS (SELECT id COLLATE "C" AS id, count(*) AS n
@@ -360,7 +362,7 @@ class PostgresStore(Store):
                        CASE WHEN i.incident_id = c.id THEN 0
                             ELSE substr(i.incident_id, length(c.id) + 2)::numeric END AS k
                 FROM c JOIN incidents i
-                  ON i.incident_id = c.id
+                  ON (i.incident_id = c.id AND i.incident_id !~ '~[0-9]+$')
                   OR (i.incident_id >= c.id || '~' AND i.incident_id < c.id || chr(127)
                       AND substr(i.incident_id, length(c.id) + 2) ~ '^[0-9]+$')),
             ranked AS (
