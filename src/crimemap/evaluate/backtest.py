@@ -494,6 +494,16 @@ def backtest(
             for rs in ex.map(_run_in_worker, tasks):
                 collect(rs)
     meta = {
+        **data_meta(prep, origin_list),
+        "crime_sets": list(crime_sets),
+        "models": [s.to_dict() for s in specs],
+    }
+    return BacktestResult(config=config, results=tuple(results), meta=(meta,))
+
+
+def data_meta(prep: PreparedData, origins: Sequence[np.datetime64]) -> dict[str, Any]:
+    """What a back-test ran on: force, data range, sizes, missing periods, origins."""
+    return {
         "force": prep.force,
         "data_range": prep.span(),
         "n_incidents": len(prep.incidents),
@@ -502,11 +512,8 @@ def backtest(
         "missing_periods": [
             str(p) for p, c in zip(prep.periods, prep.complete, strict=True) if not c
         ],
-        "origins": [str(o) for o in origin_list],
-        "crime_sets": list(crime_sets),
-        "models": [s.to_dict() for s in specs],
+        "origins": [str(o) for o in origins],
     }
-    return BacktestResult(config=config, results=tuple(results), meta=(meta,))
 
 
 _WORKER: dict[str, Any] = {}

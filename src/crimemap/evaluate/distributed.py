@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 
 from crimemap.errors import InputError, NotFoundError
-from crimemap.evaluate.backtest import BacktestConfig, PreparedData, default_origins, prepare
+from crimemap.evaluate.backtest import (
+    BacktestConfig,
+    PreparedData,
+    data_meta,
+    default_origins,
+    prepare,
+)
 from crimemap.evaluate.backtest import run_task as _run_origin
 from crimemap.evaluate.export import surface_frame
 from crimemap.evaluate.operational import forecast_next, parse_horizon
@@ -220,18 +226,7 @@ def run_backtest_job(job: BacktestJob) -> tuple[list[OriginResult], dict[str, An
     out: list[OriginResult] = []
     for o in origins:
         out.extend(_run_origin(prep, job.crime_set, job.spec, o, job.config))
-    meta = {
-        "force": prep.force,
-        "data_range": prep.span(),
-        "n_incidents": len(prep.incidents),
-        "n_cells_ever": len(prep.units),
-        "crs": prep.units.crs,
-        "missing_periods": [
-            str(p) for p, c in zip(prep.periods, prep.complete, strict=True) if not c
-        ],
-        "origins": [str(o) for o in origins],
-    }
-    return out, meta
+    return out, data_meta(prep, origins)
 
 
 def run_forecast_job(job: ForecastJob) -> pd.DataFrame:
