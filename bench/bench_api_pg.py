@@ -67,9 +67,13 @@ def build_store(url: str, schema: str) -> str:
         return add_user(st, f"bench{time.time_ns()}", "admin", actor="bench")[1]
 
 
-def start_worker(url: str, out_dir: Path, model: str) -> tuple[str, subprocess.Popen[bytes]]:
+def start_worker(
+    url: str, out_dir: Path, model: str, lsoa: Path
+) -> tuple[str, subprocess.Popen[bytes]]:
     port = ba.free_port()
     env = {**os.environ, "CRIMEMAP_RATE_LIMIT_PER_S": "1000000", "CRIMEMAP_RATE_BURST": "1000000"}
+    # The request mix includes LSOA viewports: the workers need the boundaries.
+    env["CRIMEMAP_LSOA_GEOJSON_DIR"] = str(lsoa)
     env.setdefault("CRIMEMAP_SESSION_KEY", "bench-session-key-" + "x" * 32)
     cmd = [*CLI, "serve", "--store", url, "--port", str(port), "--out-dir", str(out_dir)]
     proc = subprocess.Popen([*cmd, "--model", model, "--log-level", "warning"], env=env)
@@ -227,8 +231,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crimemap-bench-pg-") as out:
         try:
             bases = []
+            lsoa = ba.lsoa_folder(Path(out))
             for _ in range(2):
-                base, proc = start_worker(url, Path(out), args.model)
+                base, proc = start_worker(url, Path(out), args.model, lsoa)
                 bases.append(base)
                 procs.append(proc)
             asyncio.run(run(args, bases))
