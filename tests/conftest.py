@@ -107,3 +107,25 @@ def open_session_store_of(
 
     folder = tmp_path_factory.mktemp(f"stores-{request.param}")
     yield from opener(request.param, folder, _pg_url_for(request.param, request))
+
+
+@pytest.fixture()
+def store_url(open_store_of: Any, request: pytest.FixtureRequest) -> str:
+    """``--store`` value of a fresh store of each backend, as a user passes it to the CLI.
+
+    A DuckDB file path, or a PostgreSQL URL whose search path is the store's own
+    schema (created by ``open_store_of``, dropped afterwards); the command line
+    then opens it by URL like any other process would.
+    """
+    from crimemap.store import DuckDBStore
+    from tests._backends import schema_url
+
+    st = open_store_of("cli")
+    if isinstance(st, DuckDBStore):
+        st.close()  # the CLI opens the file itself
+        return str(st.path)
+    from crimemap.store.postgres import PostgresStore
+
+    assert isinstance(st, PostgresStore) and st.schema
+    return schema_url(str(request.getfixturevalue("pg_url")), st.schema)
+

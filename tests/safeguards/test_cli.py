@@ -13,7 +13,7 @@ from crimemap.cli.fairness import fairness
 from crimemap.cli.transparency import transparency
 from crimemap.cli.users import users_add, users_list, users_revoke
 from crimemap.safeguards import authenticate
-from crimemap.store import DuckDBStore
+from crimemap.store import DuckDBStore, open_store
 
 
 def _app() -> typer.Typer:
@@ -32,9 +32,10 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_users_and_audit_commands(tmp_path, monkeypatch):
+def test_users_and_audit_commands(tmp_path, monkeypatch, store_url):
+    # On both backends: the CLI opens the store by its --store value.
     monkeypatch.chdir(tmp_path)
-    db = str(tmp_path / "s.duckdb")
+    db = store_url
     run = CliRunner().invoke
     app = _app()
     r = run(
@@ -54,7 +55,7 @@ def test_users_and_audit_commands(tmp_path, monkeypatch):
     )
     assert r.exit_code == 0, r.output
     token = re.search(r"(cm_[0-9a-f]{12}_\S+)", r.output).group(1)
-    with DuckDBStore(db) as st:
+    with open_store(db) as st:
         assert authenticate(st, token).user == "alice"
     r = run(app, ["users", "list", "--store", db])
     assert r.exit_code == 0 and "alice" in r.output and token not in r.output
@@ -66,7 +67,7 @@ def test_users_and_audit_commands(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "2 row(s)" in r.output
     r = run(app, ["audit", "show", "--store", db])
     assert "user.add" in r.output and "user.revoke" in r.output
-    with DuckDBStore(db) as st:
+    with open_store(db) as st:
         st.execute("DELETE FROM audit_log WHERE seq = 1")
     r = run(app, ["audit", "verify", "--store", db])
     assert r.exit_code == 1 and "row 2" in r.output
