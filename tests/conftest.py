@@ -128,4 +128,3 @@ def store_url(open_store_of: Any, request: pytest.FixtureRequest) -> str:
 
     assert isinstance(st, PostgresStore) and st.schema
     return schema_url(str(request.getfixturevalue("pg_url")), st.schema)
-
