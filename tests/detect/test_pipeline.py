@@ -81,7 +81,8 @@ def test_clip_drops_far_points() -> None:
 
 
 @pytest.mark.slow
-def test_cli_on_real_store(tmp_path: Path, police_uk: Path, lsoa_dir: Path) -> None:
+def test_cli_on_real_store(tmp_path: Path, police_uk: Path, lsoa_dir: Path, store_url: str) -> None:
+    # On both backends: the CLI opens the store by its --store value.
     from typer.testing import CliRunner
 
     from crimemap.cli.app import app
@@ -89,7 +90,7 @@ def test_cli_on_real_store(tmp_path: Path, police_uk: Path, lsoa_dir: Path) -> N
     from crimemap.store import open_store
 
     months = ["2021-01", "2021-02", "2021-03"]
-    db = tmp_path / "s.duckdb"
+    db = store_url
     with open_store(db) as st:
         ingest(st, [police_uk / m / f"{m}-northumbria-street.csv.gz" for m in months])
     runner = CliRunner()

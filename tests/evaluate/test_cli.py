@@ -16,13 +16,25 @@ from crimemap.store import open_store
 MONTHS = ("2025-08", "2025-09", "2025-10", "2025-11", "2025-12")
 
 
-@pytest.fixture(scope="module")
-def store_path(police_uk, tmp_path_factory):
-    path = tmp_path_factory.mktemp("store") / "ny.duckdb"
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def store_path(request, police_uk, tmp_path_factory):
+    """``--store`` value of a small real store: a DuckDB file, or a PostgreSQL schema's URL."""
+    from tests._backends import drop_schema, new_schema, pg_test_url, schema_url
+
     files = [police_uk / m / f"{m}-north-yorkshire-street.csv.gz" for m in MONTHS]
-    with open_store(path) as st:
+    if request.param == "duckdb":
+        path = tmp_path_factory.mktemp("store") / "ny.duckdb"
+        with open_store(path) as st:
+            ingest(st, files)
+        yield str(path)
+        return
+    from crimemap.store.postgres import PostgresStore
+
+    url, schema = pg_test_url(), new_schema()
+    with PostgresStore(url, schema=schema) as st:
         ingest(st, files)
-    return path
+    yield schema_url(url, schema)
+    drop_schema(url, schema)
 
 
 def test_backtest_command_writes_report_and_export(store_path, tmp_path):

@@ -13,7 +13,7 @@ from crimemap.cli.fairness import fairness
 from crimemap.cli.transparency import transparency
 from crimemap.cli.users import users_add, users_list, users_revoke
 from crimemap.safeguards import authenticate
-from crimemap.store import DuckDBStore, open_store
+from crimemap.store import open_store
 
 
 def _app() -> typer.Typer:
@@ -73,27 +73,29 @@ def test_users_and_audit_commands(tmp_path, monkeypatch, store_url):
     assert r.exit_code == 1 and "row 2" in r.output
 
 
-def test_transparency_command(tmp_path, monkeypatch):
+def test_transparency_command(tmp_path, monkeypatch, store_url):
     monkeypatch.chdir(tmp_path)
-    db = str(tmp_path / "s.duckdb")
+    db = store_url
     r = CliRunner().invoke(
         _app(), ["transparency", "--store", db, "--out", str(tmp_path / "t"), "--owner", "Test PD"]
     )
     assert r.exit_code == 0, r.output
     text = (tmp_path / "t" / "transparency.md").read_text()
     assert "Test PD" in text and "No person-level prediction" in text
-    with DuckDBStore(db) as st:
+    with open_store(db) as st:
         rows = [tuple(r.values()) for r in st.query("SELECT action FROM audit_log").to_pylist()]
     assert rows == [("transparency.record",)]
 
 
 @pytest.mark.slow
-def test_fairness_command_on_an_ingested_store(tmp_path, monkeypatch, police_uk, lsoa_dir, imd_dir):
+def test_fairness_command_on_an_ingested_store(
+    tmp_path, monkeypatch, police_uk, lsoa_dir, imd_dir, store_url
+):
     from crimemap.ingest import ingest
 
     monkeypatch.chdir(tmp_path)
-    db = str(tmp_path / "s.duckdb")
-    with DuckDBStore(db) as st:
+    db = store_url
+    with open_store(db) as st:
         ingest(st, sorted(police_uk.glob("*/*-north-yorkshire-street.csv.gz"))[:14])
     out = tmp_path / "f"
     r = CliRunner().invoke(
@@ -117,7 +119,7 @@ def test_fairness_command_on_an_ingested_store(tmp_path, monkeypatch, police_uk,
     assert r.exit_code == 0, r.output
     assert (out / "fairness.html").exists() and (out / "fairness.json").exists()
     assert "joined to IMD 2019" in r.output
-    with DuckDBStore(db) as st:
+    with open_store(db) as st:
         (row,) = [
             tuple(r.values()) for r in st.query("SELECT action, force FROM audit_log").to_pylist()
         ]

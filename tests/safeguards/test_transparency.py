@@ -16,22 +16,39 @@ from crimemap.safeguards import (
     record_markdown,
     write_record,
 )
-from crimemap.store import DuckDBStore
+from crimemap.store import DuckDBStore, Store
 
 NOW = datetime(2025, 2, 10, 12, 0, 0)
 
 
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory):
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def sample_store(request, tmp_path_factory):
+    """Opener of a store of each backend holding three months of the bundled sample."""
     from crimemap.data import sample_police_uk
     from crimemap.ingest import ingest
+    from tests._backends import drop_schema, new_schema, pg_test_url
 
-    path = tmp_path_factory.mktemp("st") / "s.duckdb"
-    st = DuckDBStore(path)
     files = sorted(sample_police_uk().glob("2024-1*/*.csv.gz"))  # 2024-10 .. 2024-12
+    if request.param == "duckdb":
+        path = tmp_path_factory.mktemp("st") / "s.duckdb"
+
+        def open_() -> Store:
+            return DuckDBStore(path)
+
+    else:
+        from crimemap.store.postgres import PostgresStore
+
+        url, schema = pg_test_url(), new_schema()
+
+        def open_() -> Store:
+            return PostgresStore(url, schema=schema)
+
+    st = open_()
     ingest(st, files)
     st.close()
-    return path
+    yield open_
+    if request.param == "postgres":
+        drop_schema(url, schema)
 
 
 def _backtest(tmp_path, pai_lo):
@@ -70,7 +87,7 @@ def _fairness(tmp_path, concerns):
 
 
 def test_record_from_store_backtest_and_fairness(sample_store, tmp_path):
-    st = DuckDBStore(sample_store)
+    st = sample_store()
     try:
         annotate(
             st, Principal("ann", Role.ANALYST, frozenset({"*"})), "g500:1:2", "dismiss", "event"
@@ -107,7 +124,7 @@ def test_record_from_store_backtest_and_fairness(sample_store, tmp_path):
 
 
 def test_switch_off_conditions_are_triggered(sample_store, tmp_path):
-    st = DuckDBStore(sample_store)
+    st = sample_store()
     try:
         concern = {"kind": "exposure", "subject": "deciles 1-2", "message": "m"}
         rec = build_record(
