@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests._live import LiveServer
@@ -13,8 +14,7 @@ from crimemap.api import create_app, static_dir
 from crimemap.ingest import ingest
 from crimemap.safeguards import add_user
 from crimemap.settings import Settings
-from crimemap.store import open_store
-from crimemap.store.embedded import DuckDBStore
+from crimemap.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CRIMEMAP_CHROMIUM", "/usr/bin/chromium")
@@ -47,17 +47,15 @@ def vendor() -> Path:
 
 
 @pytest.fixture(scope="session")
-def web_store(police_uk: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
-    """Twelve months of North Yorkshire; the live tests add incidents to it."""
-    st = open_store(tmp_path_factory.mktemp("web") / "w.duckdb")
-    assert isinstance(st, DuckDBStore)
+def web_store(police_uk: Path, open_session_store_of: Any) -> Store:
+    """Twelve months of North Yorkshire on each backend; the live tests add incidents to it."""
+    st = open_session_store_of("web")
     ingest(st, [police_uk / m / f"{m}-{FORCE}-street.csv.gz" for m in MONTHS])
-    yield st
-    st.close()
+    return st
 
 
 @pytest.fixture(scope="session")
-def admin_token(web_store: DuckDBStore) -> str:
+def admin_token(web_store: Store) -> str:
     """API token of an admin of the web store."""
     return add_user(web_store, "web-admin", "admin")[1]
 
@@ -75,13 +73,14 @@ def web_lsoa(lsoa_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def live_server(
-    web_store: DuckDBStore,
+    web_store: Store,
     vendor: Path,
     web_lsoa: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     settings = Settings(
-        store=web_store.path,
+        # A DuckDB path or the PostgreSQL URL (the app is handed the open store itself).
+        store=str(getattr(web_store, "path", None) or getattr(web_store, "url", "")),
         lsoa_geojson_dir=web_lsoa,
         out_dir=tmp_path_factory.mktemp("web-out"),
         forecast_model="ewm",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crimemap.store.embedded import DuckDBStore
+from crimemap.store import Store
 from crimemap.taxonomy import crime_set
 
 pytestmark = pytest.mark.browser
@@ -72,7 +72,7 @@ def test_layer_toggle_changes_what_is_drawn(page) -> None:  # type: ignore[no-un
     assert _layer_state(page)["layer"] == "forecast"
 
 
-def test_click_cell_opens_panel_with_store_numbers(page, web_store: DuckDBStore) -> None:  # type: ignore[no-untyped-def]
+def test_click_cell_opens_panel_with_store_numbers(page, web_store: Store) -> None:  # type: ignore[no-untyped-def]
     # Zoom to York and click the busiest cell in view.
     n = page.evaluate("window.crimemap.loads")
     page.evaluate("window.crimemap.map.jumpTo({center: [-1.08, 53.96], zoom: 13})")
@@ -95,11 +95,12 @@ def test_click_cell_opens_panel_with_store_numbers(page, web_store: DuckDBStore)
     months = page.evaluate("window.crimemap.meta.months")
     # The default window is the last three months.
     start, end = months[-3], months[-1]
-    row = web_store.sql(
+    row = web_store.query(
         """SELECT count(*) AS n FROM incidents
            WHERE CAST(floor(x / ?) AS BIGINT) = ? AND CAST(floor(y / ?) AS BIGINT) = ?
-             AND list_contains(?, category)
-             AND t_start >= ?::TIMESTAMP AND t_start < ?::TIMESTAMP + INTERVAL 1 MONTH""",
+             AND category = ANY(CAST(? AS TEXT[]))
+             AND t_start >= CAST(? AS TIMESTAMP)
+             AND t_start < CAST(? AS TIMESTAMP) + INTERVAL '1 month'""",
         [
             float(size),
             int(i),
