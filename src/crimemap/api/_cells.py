@@ -54,6 +54,34 @@ _COFF = 1 << (_CB - 1)
 _FCM = _FB + _KB + _MB  # bits below the cell part
 _MAX_FORCES = 1 << _FB
 _N_CAT = len(CATEGORY_SLUGS) + 1  # + "unknown"
+_CAT_POS = {c: k for k, c in enumerate(CATEGORY_SLUGS)}
+
+
+def selectors(
+    categories: frozenset[str] | None,
+    force: str | None,
+    forces: list[str],
+    weights: Mapping[str, float] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Category columns, force rows and per-category weights of a count-index query.
+
+    Shared by the grid index and the H3/LSOA/day-hour indexes, whose count
+    arrays use the same category order (the canonical slugs, then "unknown").
+    """
+    if categories is None:
+        cats = np.arange(_N_CAT)
+    else:
+        cats = np.array(sorted(_CAT_POS[c] for c in categories if c in _CAT_POS), np.int64)
+    if force is None:
+        fs = np.arange(len(forces))
+    elif force in forces:
+        fs = np.array([forces.index(force)], np.int64)
+    else:
+        fs = np.zeros(0, np.int64)
+    w = np.ones(_N_CAT)
+    if weights is not None:
+        w = np.array([float(weights.get(c, 0.0)) for c in CATEGORY_SLUGS] + [0.0])
+    return cats, fs, w
 
 
 def _pack_cell(i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -119,7 +147,6 @@ class CellIndex:
         self._from_wgs = Transformer.from_crs(4326, crs, always_xy=True)
         self._lock = threading.Lock()
         self.forces: list[str] = []
-        self._cat_pos = {c: k for k, c in enumerate(CATEGORY_SLUGS)}
         self._months = np.zeros(0, np.int64)
         e = np.zeros(0, np.int64)
         self._levels = {
@@ -154,7 +181,7 @@ class CellIndex:
             fpos = {f: k for k, f in enumerate(self.forces)}
             f_idx = np.array([fpos[f] for f in forces], np.int64)
             c_idx = np.array(
-                [self._cat_pos.get(c, _N_CAT - 1) for c in t["category"].to_pylist()], np.int64
+                [_CAT_POS.get(c, _N_CAT - 1) for c in t["category"].to_pylist()], np.int64
             )
             month = t["month"].to_numpy().astype(np.int64)
             if month.min() < 0 or month.max() >= 1 << _MB:
@@ -286,22 +313,7 @@ class CellIndex:
         force: str | None,
         weights: Mapping[str, float] | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if categories is None:
-            cats = np.arange(_N_CAT)
-        else:
-            cats = np.array(
-                sorted(self._cat_pos[c] for c in categories if c in self._cat_pos), np.int64
-            )
-        if force is None:
-            fs = np.arange(len(self.forces))
-        elif force in self.forces:
-            fs = np.array([self.forces.index(force)])
-        else:
-            fs = np.zeros(0, np.int64)
-        w = np.ones(_N_CAT)
-        if weights is not None:
-            w = np.array([float(weights.get(c, 0.0)) for c in CATEGORY_SLUGS] + [0.0])
-        return cats, fs, w
+        return selectors(categories, force, self.forces, weights)
 
     def _window_sums(
         self,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crimemap.api._cells import selectors
 from crimemap.errors import InputError
 from crimemap.taxonomy import CATEGORY_SLUGS
 
@@ -196,20 +197,7 @@ class UnitIndex:
         force: str | None,
         weights: Mapping[str, float] | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if categories is None:
-            cats = np.arange(_N_CAT)
-        else:
-            cats = np.array(sorted(_CAT_POS[c] for c in categories if c in _CAT_POS), np.int64)
-        if force is None:
-            fs = np.arange(len(self.forces))
-        elif force in self.forces:
-            fs = np.array([self.forces.index(force)], np.int64)
-        else:
-            fs = np.zeros(0, np.int64)
-        w = np.ones(_N_CAT)
-        if weights is not None:
-            w = np.array([float(weights.get(c, 0.0)) for c in CATEGORY_SLUGS] + [0.0])
-        return cats, fs, w
+        return selectors(categories, force, self.forces, weights)
 
     def sums(
         self,
