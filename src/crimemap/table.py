@@ -116,6 +116,19 @@ class IncidentTable:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("IncidentTable is immutable")
 
+    def rows(self, table: pa.Table) -> IncidentTable:
+        """A table of some of this table's rows (a slice, take or filter of ``self.arrow``).
+
+        Not validated again: every row of an already validated table is valid,
+        and re-checking costs more than the slice on large forces. The caller
+        guarantees ``table`` was derived from ``self.arrow`` by row selection.
+        """
+        if table.schema != self._t.schema:
+            raise InputError("IncidentTable.rows: not a row selection of this table")
+        out = object.__new__(IncidentTable)
+        object.__setattr__(out, "_t", table)
+        return out
+
     def __reduce__(self) -> tuple[type[IncidentTable], tuple[pa.Table]]:
         # Immutable with __slots__: pickle through the constructor (parallel back-tests).
         return (IncidentTable, (self._t,))
@@ -221,7 +234,7 @@ class IncidentTable:
     # --------------------------------------------------------------- filtering
     def where(self, mask: np.ndarray | pa.Array) -> IncidentTable:
         """Rows where ``mask`` is true."""
-        return IncidentTable(self._t.filter(pa.array(mask, type=pa.bool_())))
+        return self.rows(self._t.filter(pa.array(mask, type=pa.bool_())))
 
     def filter(
         self,
@@ -250,7 +263,7 @@ class IncidentTable:
         if located is not None:
             has = pc.not_equal(t["loc_precision"], "none")
             mask = pc.and_(mask, has if located else pc.invert(has))
-        return IncidentTable(t.filter(mask))
+        return self.rows(t.filter(mask))
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame copy (for reports and notebooks)."""

@@ -52,13 +52,30 @@ class Recorder(BaseForecaster):
         self.freq = freq
         self.wrong_units = wrong_units
 
-    def fit(self, events: IncidentTable, *, units: Units, until: np.datetime64) -> Recorder:
+    def fit(
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
+    ) -> Recorder:
         t = events.arrow["t_start"].to_numpy().astype("datetime64[s]")
+        ct = (
+            context.arrow["t_start"].to_numpy().astype("datetime64[s]")
+            if context is not None
+            else t[:0]
+        )
         Recorder.seen.append(
             {
                 "until": np.datetime64(until, "s"),
                 "max_t": t.max() if len(t) else None,
                 "categories": set(events.arrow["category"].to_pylist()),
+                "context_max_t": ct.max() if len(ct) else None,
+                "context_n": len(ct),
+                "context_categories": (
+                    set(context.arrow["category"].to_pylist()) if context is not None else set()
+                ),
                 "n_units": len(units),
                 "freq": self.freq,
             }

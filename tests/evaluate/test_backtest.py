@@ -74,6 +74,11 @@ def test_no_leakage_model_never_sees_origin_or_later():
         assert rec["categories"] <= {"burglary", "violent-crime"}
         assert len(rec["categories"]) == 1  # only the crime set's own categories
         assert rec["freq"] == "M"  # the back-test's period is passed on
+        # The context holds every category, and it too ends before the origin.
+        assert rec["context_max_t"] < rec["until"]
+        assert rec["context_categories"] >= {"burglary", "violent-crime"}
+        all_t = table().arrow["t_start"].to_numpy().astype("datetime64[s]")
+        assert rec["context_n"] == int((all_t < rec["until"]).sum())
 
 
 def test_missing_month_is_not_an_origin_nor_a_zero_in_hindsight():

@@ -48,7 +48,13 @@ def test_init_is_keyword_only_with_defaults(name):
     for meth in ("fit", "predict"):
         kinds = [p.kind for p in inspect.signature(getattr(cls, meth)).parameters.values()]
         assert inspect.Parameter.KEYWORD_ONLY in kinds
-    assert list(inspect.signature(cls.fit).parameters) == ["self", "events", "units", "until"]
+    assert list(inspect.signature(cls.fit).parameters) == [
+        "self",
+        "events",
+        "units",
+        "until",
+        "context",
+    ]
     assert list(inspect.signature(cls.predict).parameters) == ["self", "start", "end"]
 
 

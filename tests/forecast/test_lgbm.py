@@ -62,6 +62,7 @@ def test_components_are_exact_and_grouped(planted):
         "neighbours",
         "season",
         "category_mix",
+        "context",
         "area",
     } == set(s.components)
     np.testing.assert_allclose(sum(s.components.values()), s.mean, rtol=1e-6, atol=1e-9)

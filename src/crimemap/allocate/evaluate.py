@@ -223,7 +223,9 @@ def _surface(prep: PreparedData, crime_set: str, spec: ModelSpec, t: int) -> Ris
     if "freq" in inspect.signature(get_model(spec.name)).parameters:
         params.setdefault("freq", prep.freq)
     model = make_model(spec.name, params)
-    model.fit(prep.training_events(crime_set, o), units=units, until=o)
+    model.fit(
+        prep.training_events(crime_set, o), units=units, until=o, context=prep.training_context(o)
+    )
     surface: RiskSurface = model.predict(start=o, end=next_period(o, prep.freq))
     if not np.array_equal(surface.units.ids, units.ids):
         raise InputError(f"model {spec.name} scored other units than the study area")

@@ -48,6 +48,7 @@ DRIVER_LABELS = {
     "baseline": "average cell (model baseline)",
     "neighbours": "near-repeat / neighbouring cells",
     "category_mix": "recent category mix",
+    "context": "overall crime level of the place and its neighbourhood",
     "covariates": "area covariates",
     "season": "season",
     "seasonal": "season",

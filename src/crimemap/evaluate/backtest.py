@@ -127,7 +127,8 @@ class PreparedData:
     force : str
         Label of the data (force or city).
     incidents : IncidentTable
-        All incidents used (every category), after the ``start`` cut.
+        All incidents used (every category), after the ``start`` cut, sorted
+        by ``t_start`` (so the context of an origin is a zero-copy prefix).
     units : Units
         Every grid cell that ever holds a located incident.
     periods : numpy.ndarray
@@ -164,7 +165,17 @@ class PreparedData:
     def training_events(self, crime_set: str, origin: np.datetime64) -> IncidentTable:
         """The crime set's incidents that start strictly before ``origin``."""
         n = int(np.searchsorted(self.event_starts[crime_set], origin, side="left"))
-        return IncidentTable(self.events[crime_set].arrow.slice(0, n))
+        ev = self.events[crime_set]
+        return ev.rows(ev.arrow.slice(0, n))
+
+    def training_context(self, origin: np.datetime64) -> IncidentTable:
+        """Incidents of every category that start strictly before ``origin``.
+
+        Passed to the models as ``context`` (explanatory features only).
+        """
+        starts = self.incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
+        n = int(np.searchsorted(starts, origin, side="left"))
+        return self.incidents.rows(self.incidents.arrow.slice(0, n))
 
     def period_index(self, origin: np.datetime64 | str) -> int:
         """Index of the period starting at ``origin``."""
@@ -229,6 +240,12 @@ def prepare(
         incidents = incidents.filter(start=config.start)
     if len(incidents) == 0:
         raise InsufficientDataError("no incidents to back-test")
+    # Sorted by start once (stable: ties keep their order), so every crime
+    # set's events and the all-category context of an origin are prefixes.
+    t0 = incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
+    if len(t0) > 1 and not (t0[1:] >= t0[:-1]).all():
+        order = np.argsort(t0, kind="stable")
+        incidents = incidents.rows(incidents.arrow.take(pa.array(order)))
     prec = incidents.arrow["t_precision"].unique().to_pylist()
     if min(_PRECISION_RANK[p] for p in prec) < _FREQ_NEEDS[config.freq]:
         raise InputError(
@@ -278,8 +295,11 @@ def prepare(
         wanted = [i for i, c in enumerate(cat_names) if c in crime_set_categories(cs)]
         sel = np.isin(cat_codes, wanted)
         m = sel & (pos >= 0)
-        c = np.zeros((len(units), len(periods)))
-        np.add.at(c, (pos[m], tix[m]), 1.0)
+        c = (
+            np.bincount(pos[m] * len(periods) + tix[m], minlength=len(units) * len(periods))
+            .reshape(len(units), len(periods))
+            .astype(float)
+        )
         c.setflags(write=False)
         cubes[cs] = c
         u = np.bincount(tix[sel & (pos < 0)], minlength=len(periods)).astype(float)
@@ -287,7 +307,7 @@ def prepare(
         unloc[cs] = u
         idx = np.flatnonzero(sel)
         idx = idx[np.argsort(t_start[idx], kind="stable")]
-        events[cs] = IncidentTable(incidents.arrow.take(pa.array(idx)))
+        events[cs] = incidents.rows(incidents.arrow.take(pa.array(idx)))
         st = t_start[idx]
         st.setflags(write=False)
         starts[cs] = st
@@ -355,9 +375,10 @@ def run_task(
     fit_s = 0.0
     if spec.name not in REFERENCE_MODELS:
         events = prep.training_events(crime_set, o)
+        context = prep.training_context(o)
         model = make_model(spec.name, model_params(spec, prep.freq))
         t0 = time.perf_counter()
-        model.fit(events, units=units, until=o)
+        model.fit(events, units=units, until=o, context=context)
         fit_s = time.perf_counter() - t0
 
     out = []

@@ -86,7 +86,7 @@ def forecast_next(
     units = prep.units  # every cell holds an incident before the origin
     events = prep.training_events(crime_set, origin)
     est = make_model(spec.name, model_params(spec, prep.freq))
-    est.fit(events, units=units, until=origin)
+    est.fit(events, units=units, until=origin, context=prep.training_context(origin))
     win_start = next_period(origin, prep.freq, h.steps - 1)
     surface: RiskSurface = est.predict(start=win_start, end=next_period(win_start, prep.freq))
     check_surface(surface, units)

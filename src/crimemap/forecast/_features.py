@@ -11,7 +11,15 @@ into explanations):
 ``neighbours``  1-cell and 3-cell ring means (Chebyshev rings on the grid)
 ``season``      month of year of the target, the area's seasonal and trend ratios
 ``category_mix`` shares of the main categories in the unit's recent history
+``context``     the unit's and its rings' mean count of incidents of *every*
+                category (the model's ``context`` incidents): a low-noise
+                measure of how much crime of any kind a place has, from which
+                sparse crime sets (burglary, robbery) borrow strength
 ``area``        area covariates (IMD deprivation, population, partner layers)
+
+The category mix and the context family are computed from the context
+incidents when the model is given them (every category), otherwise from the
+forecast crime set's own incidents.
 """
 
 from __future__ import annotations
@@ -63,6 +71,8 @@ class FeatureBuilder:
     mix : numpy.ndarray
         ``(n, T, c)`` counts per unit, bin and category of :data:`MIX_CATEGORIES`
         plus one "total" slice.
+    context_features : bool
+        Add the ``context`` family (means of the "total" slice of ``mix``).
     month : numpy.ndarray
         ``(T + extra,)`` month of year (1-12) of each bin, covering forecast bins too.
     covariates : numpy.ndarray
@@ -78,6 +88,7 @@ class FeatureBuilder:
     covariate_names: tuple[str, ...]
     freq: str
     units: Units
+    context_features: bool = True
 
     def __post_init__(self) -> None:
         c = self.counts
@@ -116,6 +127,8 @@ class FeatureBuilder:
         add("neighbours", f"r1_mean{s}", f"r1_mean{lw}", f"r3_mean{s}", f"r3_mean{lw}", "r1_lag1")
         add("season", "month", "area_season", "area_trend")
         add("category_mix", *[f"share_{c}" for c in MIX_CATEGORIES])
+        if self.context_features:
+            add("context", f"ctx_mean{s}", "ctx_mean_all", "ctx_r1_mean_all", "ctx_r3_mean_all")
         add("area", *self.covariate_names)
         return names, fams
 
@@ -167,6 +180,12 @@ class FeatureBuilder:
         mx = mixcs[:, o, :] - mixcs[:, a, :]
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = mx[:, :-1] / mx[:, -1:]
+        extra: list[np.ndarray] = []
+        if self.context_features:
+            # Every category's mean per bin: short window and all history before o.
+            ctx_s = (mixcs[:, o, -1] - mixcs[:, max(o - s, 0), -1]) / max(min(o, s), 1)
+            ctx_all = mixcs[:, o, -1] / max(o, 1)
+            extra = [ctx_s, ctx_all, r1 @ ctx_all, r3 @ ctx_all]
         cols = [
             lag(1),
             lag(2),
@@ -188,7 +207,7 @@ class FeatureBuilder:
             np.full(n, area_season),
             np.full(n, area_trend),
         ]
-        X = np.column_stack(cols + [shares, self.covariates])
+        X = np.column_stack(cols + [shares, *extra, self.covariates])
         return X
 
 

@@ -49,10 +49,13 @@ def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: s
     cix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
     cix = np.where(np.isnan(cix), -1, cix).astype(np.int64)
     ok = (pos >= 0) & exact
-    np.add.at(out, (pos[ok], tix[ok], np.full(ok.sum(), len(MIX_CATEGORIES))), 1.0)
-    okc = ok & (cix >= 0)
-    np.add.at(out, (pos[okc], tix[okc], cix[okc]), 1.0)
-    return out
+    # bincount on a flat index: the same sums as np.add.at, several times faster.
+    c1 = len(MIX_CATEGORIES) + 1
+    base = (pos[ok] * T + tix[ok]) * c1
+    flat = np.bincount(base + len(MIX_CATEGORIES), minlength=n * T * c1)
+    cat = cix[ok]
+    flat += np.bincount(base[cat >= 0] + cat[cat >= 0], minlength=n * T * c1)
+    return flat.reshape(n, T, c1).astype(float)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +92,15 @@ def training_set(
     covariate_names: tuple[str, ...],
     n_origins: int,
     min_history: int,
+    context: IncidentTable | None = None,
+    context_features: bool = True,
 ) -> TrainingSet:
-    """Features at each of the last ``n_origins`` origins before ``until``, targets next bin."""
+    """Features at each of the last ``n_origins`` origins before ``until``, targets next bin.
+
+    ``context`` (incidents of every category) feeds the category mix and the
+    ``context`` feature family; without it both come from ``events`` itself.
+    Either way only incidents that start before ``until`` are used.
+    """
     cube = training_cube(events, units, until, freq, weights)
     counts = cube.counts
     T = counts.shape[1]
@@ -99,10 +109,12 @@ def training_set(
         raise InsufficientDataError(
             f"learned model needs at least {min_history + 2} bins of history, got {T}"
         )
-    mix = _category_cube(training_events(events, until), units, cube.periods, freq)
+    source = context if context is not None else events
+    mix = _category_cube(training_events(source, until), units, cube.periods, freq)
     builder = FeatureBuilder(
         counts=counts,
         mix=mix,
+        context_features=context_features,
         covariates=covariates,
         covariate_names=covariate_names,
         freq=freq,

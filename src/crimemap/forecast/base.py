@@ -4,8 +4,13 @@ Every model follows one contract, modelled on scikit-learn estimators:
 
 * hyperparameters only in ``__init__`` (keyword-only, defaulted, stored as
   attributes of the same name, no logic);
-* ``fit(events, *, units, until)`` learns from the incidents that start
-  before ``until`` and returns ``self``; learned state ends in ``_``;
+* ``fit(events, *, units, until, context=None)`` learns from the incidents
+  that start before ``until`` and returns ``self``; learned state ends in
+  ``_``. ``events`` are the incidents to forecast (one crime set);
+  ``context``, when given, holds the incidents of *every* category, which a
+  model may use as explanatory features (the place's overall crime level and
+  category mix) but never as its target. Models that have no use for it
+  ignore it; like ``events`` it is cut at ``until`` inside the model;
 * ``predict(*, start, end)`` returns an immutable
   :class:`~crimemap.forecast.surface.RiskSurface` for the window
   ``[start, end)`` (which must not start before ``until``).
@@ -47,7 +52,14 @@ __all__ = [
 class Forecaster(Protocol):
     """What every model implements."""
 
-    def fit(self, events: IncidentTable, *, units: Units, until: np.datetime64) -> Forecaster: ...
+    def fit(
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
+    ) -> Forecaster: ...
 
     def predict(self, *, start: np.datetime64, end: np.datetime64) -> RiskSurface: ...
 

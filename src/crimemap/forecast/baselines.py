@@ -63,7 +63,14 @@ class _RateBaseline(BaseForecaster):
     def _rate(self, counts: np.ndarray, units: Units) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, events: IncidentTable, *, units: Units, until: np.datetime64) -> _RateBaseline:
+    def fit(
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
+    ) -> _RateBaseline:
         """Learn the per-bin rate from the incidents before ``until``."""
         until = as_time(until)
         cube = training_cube(events, units, until, self.freq, self.weights)

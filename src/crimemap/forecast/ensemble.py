@@ -122,6 +122,7 @@ class EnsembleForecaster(BaseForecaster):
         units: Units,
         bins: list[np.datetime64],
         until: np.datetime64,
+        context: IncidentTable | None = None,
     ) -> tuple[Any, list[np.ndarray]]:
         """The member fitted at ``until`` and its out-of-sample predictions of ``bins``.
 
@@ -130,9 +131,10 @@ class EnsembleForecaster(BaseForecaster):
         saw them: those predictions are used, and the member is refitted only
         for bins its holdouts do not reach (at the end of the latest such bin,
         so one refit covers several). Other members are refitted at each bin.
-        Either way a bin is predicted only from data before it.
+        Either way a bin is predicted only from data before it (members cut
+        ``ev`` and ``context`` at their own ``until``).
         """
-        final = self._member(name).fit(ev, units=units, until=until)
+        final = self._member(name).fit(ev, units=units, until=until, context=context)
         got: dict[np.datetime64, np.ndarray] = {}
 
         def take(model: Any) -> bool:
@@ -147,17 +149,23 @@ class EnsembleForecaster(BaseForecaster):
                 if b in got:
                     continue
                 end = min(shift_bins(b, 1, self.freq), until)
-                if not take(self._member(name).fit(ev, units=units, until=end)) or b not in got:
+                refit = self._member(name).fit(ev, units=units, until=end, context=context)
+                if not take(refit) or b not in got:
                     break  # too little history for a holdout here: refit per bin below
         for b in bins:
             if b not in got:
                 e = min(shift_bins(b, 1, self.freq), until)
-                m = self._member(name).fit(ev, units=units, until=b)
+                m = self._member(name).fit(ev, units=units, until=b, context=context)
                 got[b] = m.predict(start=b, end=e).mean
         return final, [got[b] for b in bins]
 
     def fit(
-        self, events: IncidentTable, *, units: Units, until: np.datetime64
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
     ) -> EnsembleForecaster:
         """Back-test the members on the last ``n_origins`` bins, set weights, refit at ``until``."""
         check_freq(self.freq)
@@ -177,7 +185,7 @@ class EnsembleForecaster(BaseForecaster):
         preds: dict[str, list[np.ndarray]] = {}
         for n in self.members:
             try:
-                finals[n], preds[n] = self._backtest_member(n, ev, units, bins, until)
+                finals[n], preds[n] = self._backtest_member(n, ev, units, bins, until, context)
             except InsufficientDataError:
                 # A member that needs more history than the window has is left out.
                 preds[n] = [np.full(len(units), np.nan)]

@@ -128,7 +128,14 @@ class ETASForecaster(BaseForecaster):
         self.weights = weights
         self.freq = freq
 
-    def fit(self, events: IncidentTable, *, units: Units, until: np.datetime64) -> ETASForecaster:
+    def fit(
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
+    ) -> ETASForecaster:
         """Estimate ``mu``, ``theta``, ``omega`` and ``sigma`` by EM on the history before ``until``."""
         check_freq(self.freq)
         until = as_time(until)

@@ -99,6 +99,10 @@ class PoissonGLMForecaster(BaseForecaster):
         Bins of history an origin needs (default 6).
     holdout : int
         Last origins held out for the band's dispersion (default 2).
+    context_features : bool
+        Add the ``context`` feature family: the mean count of incidents of
+        every category in the unit and its rings (from ``fit``'s ``context``
+        incidents when given, else from ``events``; default True).
     covariates : UnitCovariates, optional
         Per-unit area covariates.
     weights, freq
@@ -113,6 +117,7 @@ class PoissonGLMForecaster(BaseForecaster):
         min_history: int = 6,
         holdout: int = 2,
         covariates: UnitCovariates | None = None,
+        context_features: bool = True,
         weights: Mapping[str, float] | None = None,
         freq: str = "M",
     ) -> None:
@@ -121,11 +126,17 @@ class PoissonGLMForecaster(BaseForecaster):
         self.min_history = min_history
         self.holdout = holdout
         self.covariates = covariates
+        self.context_features = context_features
         self.weights = weights
         self.freq = freq
 
     def fit(
-        self, events: IncidentTable, *, units: Units, until: np.datetime64
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
     ) -> PoissonGLMForecaster:
         """Fit on the training origins before ``until``; dispersion from the held-out tail."""
         from sklearn.linear_model import PoissonRegressor
@@ -148,6 +159,8 @@ class PoissonGLMForecaster(BaseForecaster):
             covariate_names=names,
             n_origins=self.n_origins or _DEFAULT_ORIGINS[self.freq],
             min_history=self.min_history,
+            context=context,
+            context_features=self.context_features,
         )
         fnames, fams = ts.builder.names_families()
         scale = band_scale(events, until, self.weights)

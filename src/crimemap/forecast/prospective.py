@@ -90,7 +90,12 @@ class ProspectiveHotspot(BaseForecaster):
         self.freq = freq
 
     def fit(
-        self, events: IncidentTable, *, units: Units, until: np.datetime64
+        self,
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
     ) -> ProspectiveHotspot:
         """Score every unit from the incidents of the last ``time_bandwidth`` before ``until``."""
         if not (self.distance_bandwidth > 0 and self.time_bandwidth > 0):

@@ -322,9 +322,16 @@ def fairness_audit(
     flags, obs, ranks = [], [], []
     shares, overlaps, hv_with, hv_without = [], [], [], []
 
-    def forecast(events: IncidentTable, o: np.datetime64) -> np.ndarray:
+    # Models may use every category as explanatory context, as in operation;
+    # the counterfactual without police-initiated records drops them there too.
+    every = frozenset(inc.arrow["category"].unique().to_pylist())
+    ctx_no_pi = inc.filter(categories=every - POLICE_INITIATED)
+
+    def forecast(
+        events: IncidentTable, o: np.datetime64, context: IncidentTable = inc
+    ) -> np.ndarray:
         t, t1 = o.astype("datetime64[s]"), (o + 1).astype("datetime64[s]")
-        m = make_model(model, params).fit(events, units=units, until=t)
+        m = make_model(model, params).fit(events, units=units, until=t, context=context)
         return np.asarray(m.predict(start=t, end=t1).mean)
 
     for o in origins:
@@ -340,7 +347,7 @@ def fairness_audit(
         if pi:
             yv = victim_cube.counts[:, col]
             s_pi = forecast(ev.filter(categories=pi), t)
-            s_no = forecast(ev.filter(categories=cats - POLICE_INITIATED), t)
+            s_no = forecast(ev.filter(categories=cats - POLICE_INITIATED), t, ctx_no_pi)
             fl_no = top_k(s_no, k, np.random.default_rng(seed + 1))
             tot = score[fl].sum()
             shares.append(float(s_pi[fl].sum() / tot) if tot > 0 else 0.0)

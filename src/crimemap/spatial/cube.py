@@ -212,7 +212,8 @@ def cube_from_positions(
     tix = np.searchsorted(periods, b, side="right") - 1
     inwin = (tix >= 0) & (b >= dt64(start, "s")) & (b < dt64(end, "s"))
     ok = (pos >= 0) & inwin
-    counts = np.zeros((len(units), len(periods)))
-    np.add.at(counts, (pos[ok], tix[ok]), w[ok])
+    # bincount sums in input order like np.add.at, several times faster.
+    n, T = len(units), len(periods)
+    counts = np.bincount(pos[ok] * T + tix[ok], weights=w[ok], minlength=n * T).reshape(n, T)
     dropped = int(np.count_nonzero(inwin & (pos < 0)))
     return CountCube(units=units, periods=periods, freq=freq, counts=counts, dropped=dropped)
