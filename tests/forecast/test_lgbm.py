@@ -113,3 +113,20 @@ def test_glm_finds_persistent_hotspot(planted):
     assert int(np.argmax(s.mean)) == hot
     assert s.mean[hot] > s.mean[spike]
     np.testing.assert_allclose(sum(s.components.values()), s.mean, rtol=1e-6, atol=1e-9)
+
+
+def test_glm_design_fit_transform_equals_two_pass_reference():
+    from crimemap.forecast.glm import _Design
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson(2.0, size=(200, 5)).astype(float)
+    X[rng.random(200) < 0.1, 2] = np.nan
+    X[:, 4] = rng.integers(1, 13, size=200)
+    names = ["a", "b", "c", "d", "month"]
+    fams = ["recent", "recent", "long_run", "area", "season"]
+    train = np.arange(200) < 150
+    d, Z = _Design.fit_transform(X, train, names, fams)
+    ref = _Design(X[train], names, fams)
+    np.testing.assert_array_equal(Z, ref.transform(X))
+    assert d.families == ref.families
+    np.testing.assert_array_equal(d.transform(X[:7]), ref.transform(X[:7]))

@@ -67,6 +67,27 @@ class _Design:
         sd = Z.std(axis=0)
         self.sd = np.where(sd > 1e-12, sd, 1.0)
 
+    @classmethod
+    def fit_transform(
+        cls, X: np.ndarray, train: np.ndarray, names: list[str], fams: list[str]
+    ) -> tuple[_Design, np.ndarray]:
+        """The transform fitted on ``X[train]`` and every row of ``X`` transformed.
+
+        Same result as ``_Design(X[train], ...)`` then ``transform(X)``, with the
+        log transform computed once instead of twice.
+        """
+        d = cls.__new__(cls)
+        d.month_col = names.index("month")
+        d.nan_cols = np.flatnonzero(np.isnan(X[train]).any(axis=0))
+        Z, d.families = d._raw(X, fams)
+        Zt = Z[train]
+        d.mean = Zt.mean(axis=0)
+        sd = Zt.std(axis=0)
+        d.sd = np.where(sd > 1e-12, sd, 1.0)
+        Z -= d.mean
+        Z /= d.sd
+        return d, Z
+
     def _raw(self, X: np.ndarray, fams: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
         keep = [j for j in range(X.shape[1]) if j != self.month_col]
         V = np.nan_to_num(X[:, keep])
@@ -170,8 +191,7 @@ class PoissonGLMForecaster(BaseForecaster):
         if k > 0 and len(origins) > k + 1:
             train = ts.origin < origins[-k]
         # Standardised on the training rows only: the held-out rows must not shape the model.
-        design = _Design(ts.X[train], fnames, fams)
-        Z = design.transform(ts.X)
+        design, Z = _Design.fit_transform(ts.X, train, fnames, fams)
         reg = PoissonRegressor(alpha=float(self.alpha), solver="newton-cholesky", max_iter=100)
         reg.fit(Z[train], ts.y[train])
         alpha_nb = 0.0
