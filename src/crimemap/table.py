@@ -99,7 +99,9 @@ class IncidentTable:
         unknown or an interval is empty.
     """
 
-    __slots__ = ("_t",)
+    # ``_memo`` caches arrays derived from the (immutable) table: the start
+    # times and the located mask, which every model's time cut re-reads.
+    __slots__ = ("_t", "_memo")
     _t: pa.Table
 
     def __init__(self, table: pa.Table) -> None:
@@ -112,6 +114,7 @@ class IncidentTable:
             raise InputError(f"incident table has wrong column types: {exc}") from exc
         _check(t)
         object.__setattr__(self, "_t", t)
+        object.__setattr__(self, "_memo", {})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("IncidentTable is immutable")
@@ -127,7 +130,31 @@ class IncidentTable:
             raise InputError("IncidentTable.rows: not a row selection of this table")
         out = object.__new__(IncidentTable)
         object.__setattr__(out, "_t", table)
+        object.__setattr__(out, "_memo", {})
         return out
+
+    def _starts(self) -> np.ndarray:
+        """``t_start`` as ``datetime64[s]`` (cached)."""
+        v = self._memo.get("t_start")
+        if v is None:
+            v = self._t.column("t_start").to_numpy().astype("datetime64[s]")
+            v.setflags(write=False)
+            self._memo["t_start"] = v
+        return v
+
+    def _located(self) -> np.ndarray:
+        """Boolean mask of located incidents (``loc_precision != "none"``, cached)."""
+        v = self._memo.get("located")
+        if v is None:
+            v = np.asarray(
+                pc.not_equal(self._t.column("loc_precision"), "none").to_numpy(
+                    zero_copy_only=False
+                ),
+                bool,
+            )
+            v.setflags(write=False)
+            self._memo["located"] = v
+        return v
 
     def __reduce__(self) -> tuple[type[IncidentTable], tuple[pa.Table]]:
         # Immutable with __slots__: pickle through the constructor (parallel back-tests).
@@ -251,27 +278,30 @@ class IncidentTable:
         which its interval starts.
         """
         t = self._t
-        mask = pa.array(np.ones(t.num_rows, bool))
+        mask = np.ones(t.num_rows, bool)
+
+        def isin(col: str, values: Iterable[str]) -> np.ndarray:
+            m = pc.is_in(t[col], pa.array(sorted(set(values)), pa.string()))
+            return np.asarray(m.to_numpy(zero_copy_only=False), bool)
+
         if categories is not None:
-            mask = pc.and_(mask, pc.is_in(t["category"], pa.array(sorted(set(categories)))))
+            mask &= isin("category", categories)
         if forces is not None:
-            mask = pc.and_(mask, pc.is_in(t["force"], pa.array(sorted(set(forces)))))
+            mask &= isin("force", forces)
         if start is not None:
-            mask = pc.and_(mask, pc.greater_equal(t["t_start"], _ts(start)))
+            mask &= self._starts() >= dt64(start, "s")
         if end is not None:
-            mask = pc.and_(mask, pc.less(t["t_start"], _ts(end)))
+            mask &= self._starts() < dt64(end, "s")
         if located is not None:
-            has = pc.not_equal(t["loc_precision"], "none")
-            mask = pc.and_(mask, has if located else pc.invert(has))
-        return self.rows(t.filter(mask))
+            mask &= self._located() if located else ~self._located()
+        if mask.all():
+            # Nothing to remove (e.g. a model's time cut of data already cut): same rows.
+            return self
+        return self.rows(t.filter(pa.array(mask)))
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame copy (for reports and notebooks)."""
         return self._t.to_pandas()
-
-
-def _ts(v: datetime | np.datetime64 | str) -> pa.Scalar:
-    return pa.scalar(dt64(v, "s").astype(datetime), type=pa.timestamp("s"))
 
 
 def _check(t: pa.Table) -> None:
