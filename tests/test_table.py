@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from crimemap import IncidentTable
+from crimemap.data import sample_police_uk
 from crimemap.errors import InputError
 from crimemap.table import INCIDENT_SCHEMA
 
@@ -93,7 +94,7 @@ def test_filter_matches_a_row_by_row_reference() -> None:
     """Random filters on a real extract equal a plain Python loop over the rows."""
     import itertools
 
-    from crimemap.data import sample_dir  # the bundled real sample
+    from crimemap.data import sample_dir
     from crimemap.ingest import read_incidents
 
     files = sorted(sample_dir().glob("**/*-street.csv*"))[:3]
@@ -118,3 +119,24 @@ def test_filter_matches_a_row_by_row_reference() -> None:
         ]
     # A filter that removes nothing returns the same table (no copy).
     assert t.filter(end=np.datetime64("2100-01-01")) is t
+
+
+def test_per_row_values_follow_filters_and_equal_a_fresh_computation() -> None:
+    from crimemap.ingest import read_incidents
+    from crimemap.spatial.grid import _cell_index, cell_index, grid_units
+
+    t = read_incidents(sorted(sample_police_uk().glob("**/*-street.csv*"))[:2])
+    units = grid_units(t, 250.0)
+    pos = cell_index(units, t)
+    assert cell_index(units, t) is pos  # computed once per table and units
+    assert not pos.flags.writeable
+    sub = t.filter(categories=["burglary", "anti-social-behaviour"], located=True)
+    inherited = cell_index(units, sub)
+    np.testing.assert_array_equal(inherited, _cell_index(units, sub))
+    # Other units objects get their own entries; old ones are dropped beyond the cap.
+    others = [grid_units(t, 250.0) for _ in range(6)]
+    for u in others:
+        np.testing.assert_array_equal(cell_index(u, t), pos)
+    assert sum(1 for k in t._memo if isinstance(k, tuple)) <= IncidentTable._MAX_KEYED
+    with pytest.raises(InputError, match="values for"):
+        t.per_row("bad", lambda: np.zeros(3))

@@ -19,7 +19,7 @@ identifiers only ever as keyed hashes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -133,28 +133,48 @@ class IncidentTable:
         object.__setattr__(out, "_memo", {})
         return out
 
+    #: At most this many per-units entries (e.g. cell positions) are kept per table.
+    _MAX_KEYED = 4
+
+    def per_row(self, key: Hashable, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """A read-only array with one value per row, derived from this table, computed once.
+
+        The table is immutable, so the array stays valid; row selections made by
+        :meth:`filter` inherit it (the selected rows' values) instead of
+        recomputing it. ``key`` names the derivation: a string, or a tuple whose
+        first item is a string and whose other items are the objects it depends
+        on (compared by identity: e.g. ``("cell_index", units)``).
+        """
+        got = self._memo.get(key)
+        if got is None:
+            got = np.asarray(compute())
+            if got.shape[:1] != (len(self),):
+                raise InputError(f"per_row({key!r}): {got.shape} values for {len(self)} rows")
+            got.setflags(write=False)
+            if isinstance(key, tuple):
+                keyed = [k for k in self._memo if isinstance(k, tuple) and k[0] == key[0]]
+                for k in keyed[: max(len(keyed) - self._MAX_KEYED + 1, 0)]:
+                    del self._memo[k]
+            self._memo[key] = got
+        return got
+
     def _starts(self) -> np.ndarray:
         """``t_start`` as ``datetime64[s]`` (cached)."""
-        v = self._memo.get("t_start")
-        if v is None:
-            v = self._t.column("t_start").to_numpy().astype("datetime64[s]")
-            v.setflags(write=False)
-            self._memo["t_start"] = v
-        return v
+        return self.per_row(
+            "t_start", lambda: self._t.column("t_start").to_numpy().astype("datetime64[s]")
+        )
 
     def _located(self) -> np.ndarray:
         """Boolean mask of located incidents (``loc_precision != "none"``, cached)."""
-        v = self._memo.get("located")
-        if v is None:
-            v = np.asarray(
+        return self.per_row(
+            "located",
+            lambda: np.asarray(
                 pc.not_equal(self._t.column("loc_precision"), "none").to_numpy(
                     zero_copy_only=False
                 ),
                 bool,
-            )
-            v.setflags(write=False)
-            self._memo["located"] = v
-        return v
+            ),
+        )
 
     def __reduce__(self) -> tuple[type[IncidentTable], tuple[pa.Table]]:
         # Immutable with __slots__: pickle through the constructor (parallel back-tests).
@@ -297,7 +317,12 @@ class IncidentTable:
         if mask.all():
             # Nothing to remove (e.g. a model's time cut of data already cut): same rows.
             return self
-        return self.rows(t.filter(pa.array(mask)))
+        out = self.rows(t.filter(pa.array(mask)))
+        for k, v in self._memo.items():
+            sub = v[mask]
+            sub.setflags(write=False)
+            out._memo[k] = sub
+        return out
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame copy (for reports and notebooks)."""

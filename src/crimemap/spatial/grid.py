@@ -81,6 +81,13 @@ def cell_index(units: Units, incidents: IncidentTable) -> np.ndarray:
     """Position of each incident's cell in ``units`` (``-1`` if outside or unlocated)."""
     if units.kind != "grid" or units.ij is None or units.cell_size is None:
         raise InputError("cell_index needs grid units")
+    # Cached on the (immutable) table per units object: every model of a fit
+    # looks up the same incidents in the same cells.
+    return incidents.per_row(("cell_index", units), lambda: _cell_index(units, incidents))
+
+
+def _cell_index(units: Units, incidents: IncidentTable) -> np.ndarray:
+    assert units.ij is not None and units.cell_size is not None
     g = Grid(units.cell_size, units.crs)
     xy = incidents.xy()
     ij = g.ij(xy[:, 0], xy[:, 1])
