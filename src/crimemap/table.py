@@ -103,6 +103,7 @@ class IncidentTable:
     # times and the located mask, which every model's time cut re-reads.
     __slots__ = ("_t", "_memo")
     _t: pa.Table
+    _memo: dict[Hashable, np.ndarray]
 
     def __init__(self, table: pa.Table) -> None:
         missing = [f.name for f in INCIDENT_SCHEMA if f.name not in table.column_names]
