@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from crimemap.errors import InputError
-from crimemap.evaluate import BacktestConfig, ModelSpec, backtest, default_origins, prepare
+from crimemap.evaluate import (
+    BacktestConfig,
+    ModelSpec,
+    backtest,
+    default_origins,
+    next_period,
+    prepare,
+)
 from crimemap.forecast.base import models
 from crimemap.table import IncidentTable
 
@@ -230,3 +237,60 @@ def test_parallel_workers_give_the_serial_result():
     parallel = backtest(table(), workers=2, **kw).per_origin()
     cols = [c for c in serial.columns if not c.endswith("_seconds")]
     assert parallel[cols].equals(serial[cols])
+
+
+@pytest.fixture(scope="module")
+def sample_incidents():
+    from crimemap.data import sample_police_uk
+    from crimemap.ingest import read_incidents
+
+    return read_incidents(sorted(sample_police_uk().glob("**/*-street.csv*")))
+
+
+def test_shared_fits_give_the_unshared_result(sample_incidents):
+    """One task per (set, origin) with a fit memo: every number as with one task per model."""
+    kw = {
+        "crime_sets": ["burglary"],
+        "models": ["mean", "lgbm", "ensemble"],
+        "n_origins": 2,
+    }
+    shared = backtest(sample_incidents, **kw).per_origin()
+    alone = backtest(sample_incidents, share_fits=False, **kw).per_origin()
+    cols = [c for c in shared.columns if not c.endswith("_seconds")]
+    assert shared[cols].equals(alone[cols])
+    # The ensemble reused its members' fits: it cost less than its lgbm member alone.
+    ens = shared[shared.model == "ensemble"].fit_seconds.sum()
+    assert ens < alone[alone.model == "ensemble"].fit_seconds.sum()
+
+
+def test_fit_memo_reuses_only_identical_fits(sample_incidents):
+    from crimemap.forecast import FitMemo, make_model
+
+    prep = prepare(sample_incidents, ["burglary", "violence"])
+    o = default_origins(prep, 1)[0]
+    units = prep.units.subset(prep.first_seen < prep.period_index(o))
+    ev, ctx = prep.training_events("burglary", o), prep.training_context(o)
+    memo = FitMemo()
+    a = memo.fit("ewm", {"freq": "M"}, ev, units=units, until=o, context=ctx)
+    # Same model, defaults spelt out, the same incidents cut differently: a hit.
+    b = memo.fit(
+        "ewm",
+        {"freq": "M", "weights": None},
+        ev.filter(located=True),
+        units=units,
+        until=o,
+        context=ctx,
+    )
+    assert b is a and memo.hits == 1
+    # Other data, hyperparameters, until or units: new fits.
+    memo.fit("ewm", {}, prep.training_events("violence", o), units=units, until=o, context=ctx)
+    memo.fit("ewm", {"half_life": 6.0}, ev, units=units, until=o, context=ctx)
+    earlier = np.datetime64(next_period(o, "M", -1))
+    memo.fit("ewm", {}, ev, units=units, until=earlier, context=ctx)
+    memo.fit("ewm", {}, ev, units=units.subset(np.ones(len(units), bool)), until=o, context=ctx)
+    assert memo.hits == 1 and memo.misses == 5
+    fresh = make_model("ewm", {}).fit(ev, units=units, until=o, context=ctx)
+    end = next_period(o, "M")
+    np.testing.assert_array_equal(
+        a.predict(start=o, end=end).mean, fresh.predict(start=o, end=end).mean
+    )

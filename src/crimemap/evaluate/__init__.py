@@ -7,6 +7,7 @@ from crimemap.evaluate.backtest import (
     default_origins,
     next_period,
     prepare,
+    run_group,
     run_task,
 )
 from crimemap.evaluate.distributed import (
@@ -88,6 +89,7 @@ __all__ = [
     "poisson_loglik",
     "prepare",
     "rank_scores",
+    "run_group",
     "run_task",
     "spearman",
 ]

@@ -25,6 +25,7 @@ processes (spawned, each receiving the prepared data once).
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,7 +42,8 @@ from crimemap.evaluate._models import cell_keys, check_surface, model_params
 from crimemap.evaluate.metrics import DEFAULT_COVERAGES, forecast_scores
 from crimemap.evaluate.results import BacktestResult, OriginResult
 from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
-from crimemap.forecast.base import make_model
+from crimemap.forecast.base import get_model, make_model
+from crimemap.forecast.memo import FitMemo
 from crimemap.spatial.cube import bin_starts
 from crimemap.spatial.grid import Grid, cell_index
 from crimemap.spatial.units import Units
@@ -54,6 +56,7 @@ __all__ = [
     "prepare",
     "default_origins",
     "run_task",
+    "run_group",
     "backtest",
     "next_period",
 ]
@@ -361,12 +364,62 @@ def run_task(
 
     Pure: depends only on its arguments. Returns one result per horizon.
     """
+    return run_group(prep, crime_set, [spec], origin, config, share_fits=False)
+
+
+def run_group(
+    prep: PreparedData,
+    crime_set: str,
+    specs: Sequence[ModelSpec],
+    origin: np.datetime64 | str,
+    config: BacktestConfig = BacktestConfig(),  # noqa: B008 - frozen, so safe
+    *,
+    share_fits: bool = True,
+) -> list[OriginResult]:
+    """:func:`run_task` for several models at one origin, sharing what they can.
+
+    The study area, the training incidents and, with ``share_fits``, a
+    :class:`~crimemap.forecast.memo.FitMemo` are made once: models that accept
+    a ``memo`` (the ensemble) run last and reuse the fits the others made
+    (e.g. its ``lgbm`` member at this origin is the ``lgbm`` row's model). The
+    results are exactly those of :func:`run_task` for each spec, in spec order;
+    only the time a reusing model reports is smaller.
+    """
     t = prep.period_index(origin)
     o = prep.periods[t]
     study = prep.first_seen < t
     if not study.any():
         raise InsufficientDataError(f"no incident before origin {o}: empty study area")
     units = prep.units.subset(study)
+    memo = FitMemo() if share_fits else None
+    data: dict[str, IncidentTable] = {}
+    if any(s.name not in REFERENCE_MODELS for s in specs):
+        data = {"events": prep.training_events(crime_set, o), "context": prep.training_context(o)}
+    takes_memo = [
+        "memo" in inspect.signature(get_model(s.name)).parameters
+        if s.name not in REFERENCE_MODELS
+        else False
+        for s in specs
+    ]
+    order = sorted(range(len(specs)), key=lambda i: takes_memo[i])
+    done: dict[int, list[OriginResult]] = {}
+    for i in order:
+        done[i] = _run_spec(prep, crime_set, specs[i], t, study, units, data, config, memo)
+    return [r for i in range(len(specs)) for r in done[i]]
+
+
+def _run_spec(
+    prep: PreparedData,
+    crime_set: str,
+    spec: ModelSpec,
+    t: int,
+    study: np.ndarray,
+    units: Units,
+    data: Mapping[str, IncidentTable],
+    config: BacktestConfig,
+    memo: Any,
+) -> list[OriginResult]:
+    o = prep.periods[t]
     cube = prep.cubes[crime_set]
     areas = units.areas
     tie_ids = cell_keys(units)
@@ -374,11 +427,17 @@ def run_task(
     model: Any = None
     fit_s = 0.0
     if spec.name not in REFERENCE_MODELS:
-        events = prep.training_events(crime_set, o)
-        context = prep.training_context(o)
-        model = make_model(spec.name, model_params(spec, prep.freq))
+        params = model_params(spec, prep.freq)
         t0 = time.perf_counter()
-        model.fit(events, units=units, until=o, context=context)
+        if memo is None:
+            model = make_model(spec.name, params)
+            model.fit(data["events"], units=units, until=o, context=data["context"])
+        else:
+            if "memo" in inspect.signature(get_model(spec.name)).parameters:
+                params.setdefault("memo", memo)
+            model = memo.fit(
+                spec.name, params, data["events"], units=units, until=o, context=data["context"]
+            )
         fit_s = time.perf_counter() - t0
 
     out = []
@@ -453,6 +512,7 @@ def backtest(
     workers: int | None = None,
     progress: Callable[[OriginResult], None] | None = None,
     worker_imports: Sequence[str] = (),
+    share_fits: bool = True,
 ) -> BacktestResult:
     """Run a rolling-origin back-test for one force (or city).
 
@@ -480,6 +540,11 @@ def backtest(
         Modules each worker imports first (e.g. an add-on's models).
     progress : callable, optional
         Called with each result as it is produced.
+    share_fits : bool
+        Run every model of a (crime set, origin) in one task and let the
+        ensemble reuse its members' fits (:func:`run_group`). Results are
+        identical either way; ``False`` runs each (crime set, model, origin)
+        alone, so that each model's reported time is its stand-alone cost.
     """
     specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
     specs = [ModelSpec(r) for r in references if r not in {s.name for s in specs}] + specs
@@ -490,7 +555,6 @@ def backtest(
         origin_list = default_origins(prep, n_origins, config.horizons)
     else:
         origin_list = [prep.periods[prep.period_index(o)] for o in origins]
-    tasks = [(cs, s, o) for cs in crime_sets for s in specs for o in origin_list]
     results: list[OriginResult] = []
 
     def collect(rs: list[OriginResult]) -> None:
@@ -499,9 +563,17 @@ def backtest(
             if progress is not None:
                 progress(r)
 
+    if share_fits:
+        # One task per (crime set, origin) running every model: the ensemble
+        # reuses the fits of its members made in the same task.
+        tasks: list[tuple[str, list[ModelSpec], np.datetime64]] = [
+            (cs, specs, o) for cs in crime_sets for o in origin_list
+        ]
+    else:
+        tasks = [(cs, [s], o) for cs in crime_sets for s in specs for o in origin_list]
     if workers is None or workers <= 1:
-        for cs, spec, o in tasks:
-            collect(run_task(prep, cs, spec, o, config))
+        for cs, ss, o in tasks:
+            collect(run_group(prep, cs, ss, o, config, share_fits=share_fits))
     else:
         # Spawned (not forked) workers: forking after Arrow/OpenMP thread pools
         # have started can deadlock. Each worker unpickles the data once.
@@ -512,8 +584,12 @@ def backtest(
             initializer=_init_worker,
             initargs=(prep, config, tuple(worker_imports)),
         ) as ex:
-            for rs in ex.map(_run_in_worker, tasks):
+            for rs in ex.map(_run_in_worker, [(cs, ss, o, share_fits) for cs, ss, o in tasks]):
                 collect(rs)
+    # The same order whatever the grouping: crime set, model, origin, horizon.
+    rank_cs = {c: i for i, c in enumerate(dict.fromkeys(crime_sets))}
+    rank_m = {s.label: i for i, s in enumerate(specs)}
+    results.sort(key=lambda r: (rank_cs[r.crime_set], rank_m[r.model], r.origin, r.horizon))
     meta = {
         **data_meta(prep, origin_list),
         "crime_sets": list(crime_sets),
@@ -555,6 +631,8 @@ def _init_worker(prep: PreparedData, config: BacktestConfig, imports: tuple[str,
     _WORKER["config"] = config
 
 
-def _run_in_worker(task: tuple[str, ModelSpec, np.datetime64]) -> list[OriginResult]:
-    cs, spec, origin = task
-    return run_task(_WORKER["prep"], cs, spec, origin, _WORKER["config"])
+def _run_in_worker(
+    task: tuple[str, list[ModelSpec], np.datetime64, bool],
+) -> list[OriginResult]:
+    cs, specs, origin, share = task
+    return run_group(_WORKER["prep"], cs, specs, origin, _WORKER["config"], share_fits=share)

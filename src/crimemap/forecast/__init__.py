@@ -23,6 +23,7 @@ from crimemap.forecast.ensemble import EnsembleForecaster
 from crimemap.forecast.etas import ETASForecaster
 from crimemap.forecast.glm import PoissonGLMForecaster
 from crimemap.forecast.lgbm import LightGBMForecaster
+from crimemap.forecast.memo import FitMemo
 from crimemap.forecast.prospective import ProspectiveHotspot
 from crimemap.forecast.surface import RiskSurface
 
@@ -31,6 +32,7 @@ __all__ = [
     "ETASForecaster",
     "EnsembleForecaster",
     "EWMCounts",
+    "FitMemo",
     "Forecaster",
     "LastPeriod",
     "LightGBMForecaster",

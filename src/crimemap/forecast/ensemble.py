@@ -48,6 +48,7 @@ from crimemap.forecast._common import (
 )
 from crimemap.forecast._learned import nb_dispersion
 from crimemap.forecast.base import BaseForecaster, make_model, register_model
+from crimemap.forecast.memo import FitMemo
 from crimemap.forecast.surface import RiskSurface
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
@@ -89,6 +90,12 @@ class EnsembleForecaster(BaseForecaster):
         the same accuracy on the development force, docs/models.md).
     method : {"stacking", "loglik"}
         How weights are set (see module docstring).
+    memo : FitMemo, optional
+        Shared fits (like scikit-learn's ``Pipeline(memory=...)``): members are
+        fitted through it, so a fit already made by the caller with the same
+        model, hyperparameters, data and ``until`` is reused instead of redone.
+        It changes no result, only the cost (the back-test passes one per
+        force, crime set and origin).
     weights, freq
         As for every model; passed to every member.
     """
@@ -100,6 +107,7 @@ class EnsembleForecaster(BaseForecaster):
         member_params: Mapping[str, Mapping[str, Any]] | None = None,
         n_origins: int = 2,
         method: str = "stacking",
+        memo: FitMemo | None = None,
         weights: Mapping[str, float] | None = None,
         freq: str = "M",
     ) -> None:
@@ -107,15 +115,26 @@ class EnsembleForecaster(BaseForecaster):
         self.member_params = member_params
         self.n_origins = n_origins
         self.method = method
+        self.memo = memo
         self.weights = weights
         self.freq = freq
 
-    def _member(self, name: str) -> Any:
+    def _fit_member(
+        self,
+        name: str,
+        ev: IncidentTable,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None,
+    ) -> Any:
+        """A member fitted at ``until`` (through ``memo`` when one is given)."""
         if name == "ensemble":
             raise InputError("ensemble: an ensemble cannot contain itself")
         params = dict((self.member_params or {}).get(name, {}))
         params.update(weights=self.weights, freq=self.freq)
-        return make_model(name, params)
+        if self.memo is not None:
+            return self.memo.fit(name, params, ev, units=units, until=until, context=context)
+        return make_model(name, params).fit(ev, units=units, until=until, context=context)
 
     def _backtest_member(
         self,
@@ -136,7 +155,7 @@ class EnsembleForecaster(BaseForecaster):
         Either way a bin is predicted only from data before it (members cut
         ``ev`` and ``context`` at their own ``until``).
         """
-        final = self._member(name).fit(ev, units=units, until=until, context=context)
+        final = self._fit_member(name, ev, units, until, context)
         got: dict[np.datetime64, np.ndarray] = {}
 
         def take(model: Any) -> bool:
@@ -151,13 +170,13 @@ class EnsembleForecaster(BaseForecaster):
                 if b in got:
                     continue
                 end = min(shift_bins(b, 1, self.freq), until)
-                refit = self._member(name).fit(ev, units=units, until=end, context=context)
+                refit = self._fit_member(name, ev, units, end, context)
                 if not take(refit) or b not in got:
                     break  # too little history for a holdout here: refit per bin below
         for b in bins:
             if b not in got:
                 e = min(shift_bins(b, 1, self.freq), until)
-                m = self._member(name).fit(ev, units=units, until=b, context=context)
+                m = self._fit_member(name, ev, units, b, context)
                 got[b] = m.predict(start=b, end=e).mean
         return final, [got[b] for b in bins]
 
@@ -242,7 +261,7 @@ class EnsembleForecaster(BaseForecaster):
             components=MappingProxyType(comps),
             params=MappingProxyType(
                 {
-                    **self.get_params(),
+                    **{k: v for k, v in self.get_params().items() if k != "memo"},
                     "until": str(self.until_),
                     "member_weights": dict(self.member_weights_),
                     "dispersion": self.dispersion_,

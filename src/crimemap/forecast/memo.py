@@ -1,0 +1,112 @@
+"""Shared fits: one fitted model reused wherever the same fit is asked for again.
+
+A back-test fits every model at every origin, and the ensemble fits its
+members again at the same origin (and the simple members at the bins before
+it). Those are the same fits: a model's fit is a pure function of its
+hyperparameters, the incidents before ``until``, the units and ``until`` (the
+forecaster contract: no I/O, randomness only through ``seed``). A
+:class:`FitMemo` keeps the fitted models of one unit of work (one force, crime
+set and origin of a back-test), so each is computed once; it plays the part of
+scikit-learn's ``Pipeline(memory=...)``. Fitted models must not be changed
+after ``fit`` (none is: ``predict`` only reads learned state).
+
+The key is the model's name and full hyperparameters, ``until``, the units
+object (by identity) and a fingerprint of the incidents the fit can see (the
+number of located incidents before ``until`` and the sum of their start times
+and coordinates, for ``events`` and ``context`` alike). The memo belongs to one
+caller and is discarded with it; it never outlives the data it was filled from.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import numpy as np
+
+from crimemap.forecast._common import as_time, training_events
+from crimemap.forecast.base import make_model
+from crimemap.spatial.units import Units
+from crimemap.table import IncidentTable
+
+__all__ = ["FitMemo"]
+
+
+def _freeze(v: Any) -> Hashable:
+    """A hashable stand-in for a hyperparameter value (objects by identity)."""
+    if isinstance(v, Mapping):
+        return tuple(sorted((str(k), _freeze(x)) for k, x in v.items()))
+    if isinstance(v, list | tuple):
+        return tuple(_freeze(x) for x in v)
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return ("id", id(v))
+
+
+def _fingerprint(events: IncidentTable | None, until: np.datetime64) -> Hashable:
+    if events is None:
+        return None
+    ev = training_events(events, until)
+    if len(ev) == 0:
+        return (0,)
+    t = ev.column("t_start").astype("datetime64[s]").astype(np.int64)
+    xy = np.nan_to_num(ev.xy())
+    return (len(ev), int(t.sum()), float(xy[:, 0].sum()), float(xy[:, 1].sum()))
+
+
+class FitMemo:
+    """Fitted models by (model, hyperparameters, data, ``until``).
+
+    Parameters
+    ----------
+    max_items : int
+        Fits kept at most (the oldest is dropped first).
+
+    Attributes
+    ----------
+    hits, misses : int
+        Fits served from the memo / computed.
+    """
+
+    def __init__(self, max_items: int = 64) -> None:
+        self.max_items = max_items
+        self._fits: OrderedDict[Hashable, Any] = OrderedDict()
+        self._keep: dict[int, Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def fit(
+        self,
+        name: str,
+        params: dict[str, Any],
+        events: IncidentTable,
+        *,
+        units: Units,
+        until: np.datetime64,
+        context: IncidentTable | None = None,
+    ) -> Any:
+        """``make_model(name, params).fit(events, ...)``, or the same fit made before."""
+        model = make_model(name, params)
+        until = as_time(until)
+        key = (
+            name,
+            _freeze(model.get_params()),
+            str(until),
+            id(units),
+            _fingerprint(events, until),
+            _fingerprint(context, until),
+        )
+        got = self._fits.get(key)
+        if got is not None:
+            self.hits += 1
+            self._fits.move_to_end(key)
+            return got
+        self.misses += 1
+        model.fit(events, units=units, until=until, context=context)
+        self._fits[key] = model
+        # Hold the units so that their id cannot be reused while the key lives.
+        self._keep[id(units)] = units
+        while len(self._fits) > self.max_items:
+            self._fits.popitem(last=False)
+        return model
