@@ -74,7 +74,18 @@ def test_serial_equals_dask(store_path, cluster):
         progress=lambda done, total: seen.append((done, total)),
     )
     _same(serial, dask)
-    # 2 forces x 2 sets x (2 references + 2 models) tasks, each reported once.
+    # Shared fits: one task per force x crime set (2 x 2), each reported once.
+    assert seen[-1] == (4, 4) and [d for d, _ in seen] == list(range(1, 5))
+    # One task per model gives the same numbers: 2 forces x 2 sets x (2 references + 2 models).
+    seen.clear()
+    alone = distributed_backtest(
+        store_path,
+        **kw,
+        scheduler=cluster.scheduler_address,
+        share_fits=False,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    _same(serial, alone)
     assert seen[-1] == (16, 16) and [d for d, _ in seen] == list(range(1, 17))
     df = dask.per_origin()
     assert list(dict.fromkeys(df.force)) == list(FORCES)

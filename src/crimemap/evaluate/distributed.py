@@ -42,8 +42,8 @@ from crimemap.evaluate.backtest import (
     data_meta,
     default_origins,
     prepare,
+    run_group,
 )
-from crimemap.evaluate.backtest import run_task as _run_origin
 from crimemap.evaluate.export import surface_frame
 from crimemap.evaluate.operational import forecast_next, parse_horizon
 from crimemap.evaluate.results import BacktestResult, OriginResult
@@ -119,6 +119,11 @@ class BacktestJob:
         Grid, period, horizons, coverages, tie-breaking.
     worker_imports : tuple of str
         Modules imported before the task runs (add-ons registering models).
+    also : tuple of ModelSpec
+        Further models run in the same task, origin by origin with ``spec``
+        (:func:`crimemap.evaluate.run_group`), so that the ensemble reuses the
+        fits of its members made in the task. Results are those of separate
+        tasks.
     """
 
     store: str
@@ -130,6 +135,7 @@ class BacktestJob:
     origins: tuple[str, ...] | None = None
     config: BacktestConfig = BacktestConfig()
     worker_imports: tuple[str, ...] = ()
+    also: tuple[ModelSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,10 +229,15 @@ def run_backtest_job(job: BacktestJob) -> tuple[list[OriginResult], dict[str, An
         origins = default_origins(prep, job.n_origins, job.config.horizons)
     else:
         origins = [prep.periods[prep.period_index(o)] for o in job.origins]
-    out: list[OriginResult] = []
+    specs = [job.spec, *job.also]
+    per_spec: list[list[OriginResult]] = [[] for _ in specs]
     for o in origins:
-        out.extend(_run_origin(prep, job.crime_set, job.spec, o, job.config))
-    return out, data_meta(prep, origins)
+        rs = run_group(prep, job.crime_set, specs, o, job.config, share_fits=bool(job.also))
+        n = len(rs) // len(specs)  # one result per horizon for each spec, in spec order
+        for i in range(len(specs)):
+            per_spec[i].extend(rs[i * n : (i + 1) * n])
+    # Model by model, then origin: the order of separate tasks.
+    return [r for rs in per_spec for r in rs], data_meta(prep, origins)
 
 
 def run_forecast_job(job: ForecastJob) -> pd.DataFrame:
@@ -367,8 +378,13 @@ def distributed_backtest(
     progress: Progress | None = None,
     worker_imports: Sequence[str] = (),
     connect_timeout: float = 30.0,
+    share_fits: bool = True,
 ) -> BacktestResult:
     """Back-test models for many forces, one task per (force, crime set, model).
+
+    With ``share_fits`` (the default) the models of a (force, crime set) run in
+    one task instead, origin by origin, and the ensemble reuses its members'
+    fits (:func:`crimemap.evaluate.run_group`); the results are the same.
 
     Parameters
     ----------
@@ -419,12 +435,20 @@ def distributed_backtest(
             get_model(s.name)  # fail before starting a cluster
     when = None if origins is None else tuple(str(o) for o in origins)
     forces = list(dict.fromkeys(forces))
-    jobs = [
-        BacktestJob(url, f, cs, s, sets, n_origins, when, config, tuple(worker_imports))
-        for f in forces
-        for cs in sets
-        for s in specs
-    ]
+    imports = tuple(worker_imports)
+    if share_fits and len(specs) > 1:
+        jobs = [
+            BacktestJob(url, f, cs, specs[0], sets, n_origins, when, config, imports, specs[1:])
+            for f in forces
+            for cs in sets
+        ]
+    else:
+        jobs = [
+            BacktestJob(url, f, cs, s, sets, n_origins, when, config, imports)
+            for f in forces
+            for cs in sets
+            for s in specs
+        ]
     outputs = _execute(
         run_backtest_job,
         jobs,
