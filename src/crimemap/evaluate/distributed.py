@@ -438,7 +438,9 @@ def distributed_backtest(
     imports = tuple(worker_imports)
     if share_fits and len(specs) > 1:
         jobs = [
-            BacktestJob(url, f, cs, specs[0], sets, n_origins, when, config, imports, specs[1:])
+            BacktestJob(
+                url, f, cs, specs[0], sets, n_origins, when, config, imports, tuple(specs[1:])
+            )
             for f in forces
             for cs in sets
         ]
