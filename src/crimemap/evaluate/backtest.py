@@ -403,8 +403,14 @@ def run_group(
     ]
     order = sorted(range(len(specs)), key=lambda i: takes_memo[i])
     done: dict[int, list[OriginResult]] = {}
-    for i in order:
-        done[i] = _run_spec(prep, crime_set, specs[i], t, study, units, data, config, memo)
+    try:
+        for i in order:
+            done[i] = _run_spec(prep, crime_set, specs[i], t, study, units, data, config, memo)
+    finally:
+        if memo is not None:
+            # Drop the fits now: a memo-taking model refers back to the memo, and
+            # large arrays in such a cycle would wait for the cyclic collector.
+            memo.clear()
     return [r for i in range(len(specs)) for r in done[i]]
 
 
@@ -432,9 +438,12 @@ def _run_spec(
         if memo is None:
             model = make_model(spec.name, params)
             model.fit(data["events"], units=units, until=o, context=data["context"])
+        elif "memo" in inspect.signature(get_model(spec.name)).parameters:
+            # Uses the memo (the ensemble), is not kept in it.
+            params.setdefault("memo", memo)
+            model = make_model(spec.name, params)
+            model.fit(data["events"], units=units, until=o, context=data["context"])
         else:
-            if "memo" in inspect.signature(get_model(spec.name)).parameters:
-                params.setdefault("memo", memo)
             model = memo.fit(
                 spec.name, params, data["events"], units=units, until=o, context=data["context"]
             )

@@ -76,6 +76,11 @@ class FitMemo:
         self.hits = 0
         self.misses = 0
 
+    def clear(self) -> None:
+        """Forget every fit (the counters stay)."""
+        self._fits.clear()
+        self._keep.clear()
+
     def fit(
         self,
         name: str,
