@@ -140,3 +140,14 @@ def test_per_row_values_follow_filters_and_equal_a_fresh_computation() -> None:
     assert sum(1 for k in t._memo if isinstance(k, tuple)) <= IncidentTable._MAX_KEYED
     with pytest.raises(InputError, match="values for"):
         t.per_row("bad", lambda: np.zeros(3))
+
+
+def test_digest_is_what_a_time_cut_sees() -> None:
+    from crimemap.ingest import read_incidents
+
+    t = read_incidents(sorted(sample_police_uk().glob("**/*-street.csv*"))[:3])
+    end = np.datetime64("2024-12-01", "s")
+    cut = t.filter(end=end, located=True)
+    assert t.digest(end) == cut.digest(np.datetime64("2100-01-01", "s"))
+    assert t.digest(end)[0] == len(cut)
+    assert t.digest(end) != t.digest(np.datetime64("2024-11-01", "s"))

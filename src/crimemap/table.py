@@ -159,6 +159,23 @@ class IncidentTable:
             self._memo[key] = got
         return got
 
+    def digest(self, end: datetime | np.datetime64 | str) -> tuple[int, int, float, float]:
+        """A cheap content fingerprint of the located incidents that start before ``end``.
+
+        ``(count, sum of start times in seconds, sum of x, sum of y)``, from
+        cached arrays (no table is copied): what a model's time cut at ``end``
+        would see. Used to recognise the same fit asked for twice.
+        """
+        m = self._located() & (self._starts() < dt64(end, "s"))
+        t = self._starts().view(np.int64)
+        xy = self.per_row("xy0", lambda: np.nan_to_num(self.xy()))
+        return (
+            int(m.sum()),
+            int(t[m].sum()),
+            float(xy[m, 0].sum()),
+            float(xy[m, 1].sum()),
+        )
+
     def _starts(self) -> np.ndarray:
         """``t_start`` as ``datetime64[s]`` (cached)."""
         return self.per_row(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from crimemap.forecast._common import as_time, training_events
+from crimemap.forecast._common import as_time
 from crimemap.forecast.base import make_model
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
@@ -45,14 +45,7 @@ def _freeze(v: Any) -> Hashable:
 
 
 def _fingerprint(events: IncidentTable | None, until: np.datetime64) -> Hashable:
-    if events is None:
-        return None
-    ev = training_events(events, until)
-    if len(ev) == 0:
-        return (0,)
-    t = ev.column("t_start").astype("datetime64[s]").astype(np.int64)
-    xy = np.nan_to_num(ev.xy())
-    return (len(ev), int(t.sum()), float(xy[:, 0].sum()), float(xy[:, 1].sum()))
+    return None if events is None else events.digest(until)
 
 
 class FitMemo:
