@@ -27,9 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from crimemap.evaluate import (
     BacktestConfig,
+    BacktestResult,
     ModelSpec,
     backtest,
     default_origins,
@@ -93,20 +95,28 @@ def main() -> None:
 
     # 1. Every model alone (one task per crime set x model x origin): each
     #    model's stand-alone fit + predict time, judged against the per-task goal.
-    t = time.perf_counter()
-    alone = backtest(
-        inc,
-        crime_sets=list(CRIME_SETS),
-        models=names,
-        origins=origins,
-        config=cfg,
-        workers=args.workers,
-        share_fits=False,
-    )
-    wall_alone = time.perf_counter() - t
-    df = alone.per_origin()
-    df = df[~df.reference]
-    df = df.assign(task=df.fit_seconds + df.predict_seconds)
+    def timed_run(share_fits: bool) -> tuple[float, BacktestResult, pd.DataFrame]:
+        """Wall time, result and per-task forecast rows (with ``task`` = fit + predict)."""
+        t = time.perf_counter()
+        res = backtest(
+            inc,
+            crime_sets=list(CRIME_SETS),
+            models=names,
+            origins=origins,
+            config=cfg,
+            workers=args.workers,
+            share_fits=share_fits,
+        )
+        wall = time.perf_counter() - t
+        df = res.per_origin()
+        df = df[~df.reference]
+        return wall, res, df.assign(task=df.fit_seconds + df.predict_seconds)
+
+    def scores_only(df: pd.DataFrame) -> pd.DataFrame:
+        drop = [c for c in df.columns if c.endswith("_seconds") or c == "task"]
+        return df.drop(columns=drop).reset_index(drop=True)
+
+    wall_alone, _, df = timed_run(share_fits=False)
     ref_total = df[df.model == REFERENCE_MODEL].task.sum()
     print()
     print("each model alone (stand-alone cost per task):")
@@ -130,27 +140,13 @@ def main() -> None:
 
     # 2. The full back-test as the CLI runs it: one task per crime set x origin
     #    running every model, the ensemble reusing its members' fits.
-    t = time.perf_counter()
-    res = backtest(
-        inc,
-        crime_sets=list(CRIME_SETS),
-        models=names,
-        origins=origins,
-        config=cfg,
-        workers=args.workers,
-    )
-    wall = time.perf_counter() - t
-    sh = res.per_origin()
-    sh = sh[~sh.reference]
-    sh = sh.assign(task=sh.fit_seconds + sh.predict_seconds)
-    same = sh.drop(columns=[c for c in sh.columns if c.endswith("_seconds") or c == "task"])
-    ref = df.drop(columns=[c for c in df.columns if c.endswith("_seconds") or c == "task"])
+    wall, res, sh = timed_run(share_fits=True)
     print()
     print(
         f"full back-test, shared fits (as the CLI runs it): {wall:.1f} s wall "
         f"(goal < {GOAL_TOTAL_S:g} s on 2 cores): {'ok' if wall < GOAL_TOTAL_S else 'MISSED'}; "
         f"{wall_alone / wall:.2f}x faster than every model alone; same numbers: "
-        f"{same.reset_index(drop=True).equals(ref.reset_index(drop=True))}"
+        f"{scores_only(sh).equals(scores_only(df))}"
     )
     ens = sh[sh.model == "ensemble"]
     if len(ens):

@@ -166,8 +166,8 @@ class IncidentTable:
         cached arrays (no table is copied): what a model's time cut at ``end``
         would see. Used to recognise the same fit asked for twice.
         """
-        m = self._located() & (self._starts() < dt64(end, "s"))
-        t = self._starts().view(np.int64)
+        m = self._located() & (self.starts() < dt64(end, "s"))
+        t = self.starts().view(np.int64)
         xy = self.per_row("xy0", lambda: np.nan_to_num(self.xy()))
         return (
             int(m.sum()),
@@ -176,8 +176,8 @@ class IncidentTable:
             float(xy[m, 1].sum()),
         )
 
-    def _starts(self) -> np.ndarray:
-        """``t_start`` as ``datetime64[s]`` (cached)."""
+    def starts(self) -> np.ndarray:
+        """``t_start`` as a read-only ``datetime64[s]`` array (computed once per table)."""
         return self.per_row(
             "t_start", lambda: self._t.column("t_start").to_numpy().astype("datetime64[s]")
         )
@@ -327,9 +327,9 @@ class IncidentTable:
         if forces is not None:
             mask &= isin("force", forces)
         if start is not None:
-            mask &= self._starts() >= dt64(start, "s")
+            mask &= self.starts() >= dt64(start, "s")
         if end is not None:
-            mask &= self._starts() < dt64(end, "s")
+            mask &= self.starts() < dt64(end, "s")
         if located is not None:
             mask &= self._located() if located else ~self._located()
         if mask.all():

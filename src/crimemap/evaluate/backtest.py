@@ -176,8 +176,7 @@ class PreparedData:
 
         Passed to the models as ``context`` (explanatory features only).
         """
-        starts = self.incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
-        n = int(np.searchsorted(starts, origin, side="left"))
+        n = int(np.searchsorted(self.incidents.starts(), origin, side="left"))
         return self.incidents.rows(self.incidents.arrow.slice(0, n))
 
     def period_index(self, origin: np.datetime64 | str) -> int:
@@ -245,7 +244,7 @@ def prepare(
         raise InsufficientDataError("no incidents to back-test")
     # Sorted by start once (stable: ties keep their order), so every crime
     # set's events and the all-category context of an origin are prefixes.
-    t0 = incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
+    t0 = incidents.starts()
     if len(t0) > 1 and not (t0[1:] >= t0[:-1]).all():
         order = np.argsort(t0, kind="stable")
         incidents = incidents.rows(incidents.arrow.take(pa.array(order)))
@@ -268,7 +267,7 @@ def prepare(
     units = grid.units(ij_all[first])
     pos = cell_index(units, incidents)
 
-    t_start = incidents.arrow["t_start"].to_numpy().astype("datetime64[s]")
+    t_start = incidents.starts()
     bins = bin_starts(t_start, config.freq)
     first, last = bins.min(), bins.max()
     periods = _period_range(first, last, config.freq)
@@ -392,20 +391,31 @@ def run_group(
         raise InsufficientDataError(f"no incident before origin {o}: empty study area")
     units = prep.units.subset(study)
     memo = FitMemo() if share_fits else None
-    data: dict[str, IncidentTable] = {}
+    events = context = None
     if any(s.name not in REFERENCE_MODELS for s in specs):
-        data = {"events": prep.training_events(crime_set, o), "context": prep.training_context(o)}
+        events, context = prep.training_events(crime_set, o), prep.training_context(o)
     takes_memo = [
-        "memo" in inspect.signature(get_model(s.name)).parameters
-        if s.name not in REFERENCE_MODELS
-        else False
+        s.name not in REFERENCE_MODELS and "memo" in inspect.signature(get_model(s.name)).parameters
         for s in specs
     ]
+    # Models that take the memo (the ensemble) run after the fits they reuse.
     order = sorted(range(len(specs)), key=lambda i: takes_memo[i])
     done: dict[int, list[OriginResult]] = {}
     try:
         for i in order:
-            done[i] = _run_spec(prep, crime_set, specs[i], t, study, units, data, config, memo)
+            done[i] = _run_spec(
+                prep,
+                crime_set,
+                specs[i],
+                t,
+                study,
+                units,
+                events,
+                context,
+                config,
+                memo,
+                takes_memo[i],
+            )
     finally:
         if memo is not None:
             # Drop the fits now: a memo-taking model refers back to the memo, and
@@ -421,9 +431,11 @@ def _run_spec(
     t: int,
     study: np.ndarray,
     units: Units,
-    data: Mapping[str, IncidentTable],
+    events: IncidentTable | None,
+    context: IncidentTable | None,
     config: BacktestConfig,
-    memo: Any,
+    memo: FitMemo | None,
+    takes_memo: bool,
 ) -> list[OriginResult]:
     o = prep.periods[t]
     cube = prep.cubes[crime_set]
@@ -433,20 +445,17 @@ def _run_spec(
     model: Any = None
     fit_s = 0.0
     if spec.name not in REFERENCE_MODELS:
+        assert events is not None
         params = model_params(spec, prep.freq)
         t0 = time.perf_counter()
-        if memo is None:
-            model = make_model(spec.name, params)
-            model.fit(data["events"], units=units, until=o, context=data["context"])
-        elif "memo" in inspect.signature(get_model(spec.name)).parameters:
-            # Uses the memo (the ensemble), is not kept in it.
-            params.setdefault("memo", memo)
-            model = make_model(spec.name, params)
-            model.fit(data["events"], units=units, until=o, context=data["context"])
+        if memo is not None and not takes_memo:
+            model = memo.fit(spec.name, params, events, units=units, until=o, context=context)
         else:
-            model = memo.fit(
-                spec.name, params, data["events"], units=units, until=o, context=data["context"]
-            )
+            if memo is not None:
+                # Uses the memo (the ensemble), is not kept in it.
+                params.setdefault("memo", memo)
+            model = make_model(spec.name, params)
+            model.fit(events, units=units, until=o, context=context)
         fit_s = time.perf_counter() - t0
 
     out = []

@@ -37,9 +37,9 @@ def bin_month(periods: np.ndarray) -> np.ndarray:
 def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: str) -> np.ndarray:
     """``(n, T, c + 1)`` volume counts of :data:`MIX_CATEGORIES` and of all incidents."""
     n, T = len(units), len(periods)
-    out = np.zeros((n, T, len(MIX_CATEGORIES) + 1))
+    c1 = len(MIX_CATEGORIES) + 1
     if len(ev) == 0 or T == 0:
-        return out
+        return np.zeros((n, T, c1))
     pos = cell_index(units, ev)
     b = bin_starts(ev.column("t_start"), freq)
     # Bins were matched exactly: gaps dropped from ``periods`` must not absorb counts.
@@ -50,7 +50,6 @@ def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: s
     cix = np.where(np.isnan(cix), -1, cix).astype(np.int64)
     ok = (pos >= 0) & exact
     # bincount on a flat index: the same sums as np.add.at, several times faster.
-    c1 = len(MIX_CATEGORIES) + 1
     base = (pos[ok] * T + tix[ok]) * c1
     flat = np.bincount(base + len(MIX_CATEGORIES), minlength=n * T * c1)
     cat = cix[ok]

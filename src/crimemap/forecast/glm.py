@@ -57,15 +57,16 @@ _DEFAULT_ORIGINS = {"M": 12, "W": 52, "D": 91}
 
 
 class _Design:
-    """Feature transform fitted on the training rows (kept with the model)."""
+    """Feature transform fitted on the training rows (kept with the model).
 
-    def __init__(self, X: np.ndarray, names: list[str], fams: list[str]) -> None:
-        self.month_col = names.index("month")
-        self.nan_cols = np.flatnonzero(np.isnan(X).any(axis=0))
-        Z, self.families = self._raw(X, fams)
-        self.mean = Z.mean(axis=0)
-        sd = Z.std(axis=0)
-        self.sd = np.where(sd > 1e-12, sd, 1.0)
+    Built by :meth:`fit_transform` only.
+    """
+
+    month_col: int
+    nan_cols: np.ndarray
+    families: list[str]
+    mean: np.ndarray
+    sd: np.ndarray
 
     @classmethod
     def fit_transform(
@@ -73,8 +74,8 @@ class _Design:
     ) -> tuple[_Design, np.ndarray]:
         """The transform fitted on ``X[train]`` and every row of ``X`` transformed.
 
-        Same result as ``_Design(X[train], ...)`` then ``transform(X)``, with the
-        log transform computed once instead of twice.
+        Same result as fitting on ``X[train]`` alone and then ``transform(X)``,
+        with the log transform computed once instead of twice.
         """
         d = cls.__new__(cls)
         d.month_col = names.index("month")
