@@ -108,3 +108,25 @@ def test_month_events_cannot_be_forced_daily():
         ETASForecaster(resolution="D").fit(
             ev, units=block_units(2, 2), until=np.datetime64("2021-03-01")
         )
+
+
+@pytest.mark.parametrize("T", [12, 200])
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("lag_weighted", [False, True])
+def test_lag_filter_matches_explicit_sum(T, adjoint, lag_weighted):
+    """Both code paths (matrix for short series, recursion for long) equal the defining sum."""
+    from crimemap.forecast.etas import _lag_filter
+
+    rng = np.random.default_rng(3)
+    x = rng.poisson(1.0, size=(5, T)).astype(float)
+    q = 0.63
+    ref = np.zeros_like(x)
+    for t in range(T):
+        for lag in range(1, T):
+            h = (1 - q) * q ** (lag - 1) * (lag if lag_weighted else 1)
+            src = t + lag if adjoint else t - lag
+            if 0 <= src < T:
+                ref[:, t] += h * x[:, src]
+    np.testing.assert_allclose(
+        _lag_filter(x, q, adjoint=adjoint, lag_weighted=lag_weighted), ref, atol=1e-9
+    )

@@ -47,3 +47,20 @@ def test_every_model_on_north_yorkshire(north_yorkshire):
     # the learned model is not worse than the simple baselines' best by more than 10 %.
     assert min(pai.values()) > 2.0, pai
     assert pai["lgbm"] >= 0.9 * max(pai["ewm"], pai["mean"]), pai
+
+
+@pytest.mark.slow
+def test_etas_em_converges_on_monthly_real_data(north_yorkshire):
+    """On month-only data the triggering kernel collapses into the parent's cell and the
+    likelihood goes flat in sigma; EM must still stop by its tolerance, and agree with a
+    run allowed ten times as many iterations."""
+    from crimemap.forecast import ETASForecaster
+
+    ev, units, _ = north_yorkshire
+    m = ETASForecaster().fit(ev, units=units, until=UNTIL)
+    assert m.converged_ and m.n_iter_ < m.max_iter
+    long = ETASForecaster(max_iter=10 * m.max_iter, tol=1e-8).fit(ev, units=units, until=UNTIL)
+    a = m.predict(start=UNTIL, end=END).mean
+    b = long.predict(start=UNTIL, end=END).mean
+    np.testing.assert_allclose(a.sum(), b.sum(), rtol=1e-3)
+    assert np.corrcoef(a, b)[0, 1] > 0.999

@@ -25,7 +25,7 @@ from crimemap.forecast.glm import PoissonGLMForecaster
 from crimemap.forecast.lgbm import LightGBMForecaster
 from crimemap.forecast.memo import FitMemo
 from crimemap.forecast.prospective import ProspectiveHotspot
-from crimemap.forecast.surface import RiskSurface
+from crimemap.forecast.surface import CountBand, RiskSurface
 
 __all__ = [
     "BaseForecaster",
@@ -40,6 +40,7 @@ __all__ = [
     "PoissonGLMForecaster",
     "ProspectiveHotspot",
     "RetrospectiveKDE",
+    "CountBand",
     "RiskSurface",
     "get_model",
     "make_model",

@@ -40,13 +40,12 @@ from crimemap.errors import InputError
 from crimemap.forecast._common import (
     as_time,
     band_scale,
-    count_band,
     kernel_matrix,
     training_cube,
     window_bins,
 )
 from crimemap.forecast.base import BaseForecaster, register_model
-from crimemap.forecast.surface import RiskSurface
+from crimemap.forecast.surface import CountBand, RiskSurface
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
@@ -86,15 +85,13 @@ class _RateBaseline(BaseForecaster):
         start, end = self._predict_window(start, end)
         _, h = window_bins(self.until_, start, end, self.freq)
         mean = self.rate_ * h
-        lo, hi = count_band(mean, scale=self.scale_)
         return RiskSurface(
             model=self.name,
             units=self.units_,
             start=start,
             end=end,
             mean=mean,
-            lo90=lo,
-            hi90=hi,
+            band=CountBand(scale=self.scale_),
             components=MappingProxyType({self._component: mean}),
             params=MappingProxyType(
                 {**self.get_params(), "until": str(self.until_), "n_periods": self.n_periods_}

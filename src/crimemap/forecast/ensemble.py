@@ -40,7 +40,6 @@ from crimemap.errors import InputError, InsufficientDataError
 from crimemap.forecast._common import (
     as_time,
     check_freq,
-    count_band,
     mean_weight,
     shift_bins,
     training_cube,
@@ -49,7 +48,7 @@ from crimemap.forecast._common import (
 from crimemap.forecast._learned import nb_dispersion
 from crimemap.forecast.base import BaseForecaster, make_model, register_model
 from crimemap.forecast.memo import FitMemo
-from crimemap.forecast.surface import RiskSurface
+from crimemap.forecast.surface import CountBand, RiskSurface
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
@@ -249,15 +248,13 @@ class EnsembleForecaster(BaseForecaster):
             for key, v in parts.items():
                 comps[key] = comps.get(key, np.zeros(n)) + w * np.asarray(v)
         mean = np.maximum(mean, 0.0)
-        lo, hi = count_band(mean, dispersion=self.dispersion_, scale=self.scale_)
         return RiskSurface(
             model=self.name,
             units=self.units_,
             start=start,
             end=end,
             mean=mean,
-            lo90=lo,
-            hi90=hi,
+            band=CountBand(dispersion=self.dispersion_, scale=self.scale_),
             components=MappingProxyType(comps),
             params=MappingProxyType(
                 {

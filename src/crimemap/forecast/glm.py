@@ -35,7 +35,6 @@ from crimemap.forecast._common import (
     band_scale,
     bin_coord,
     check_freq,
-    count_band,
     window_periods,
 )
 from crimemap.forecast._learned import (
@@ -46,7 +45,7 @@ from crimemap.forecast._learned import (
     training_set,
 )
 from crimemap.forecast.base import BaseForecaster, register_model
-from crimemap.forecast.surface import RiskSurface
+from crimemap.forecast.surface import CountBand, RiskSurface
 from crimemap.spatial.covariates import UnitCovariates
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
@@ -231,7 +230,6 @@ class PoissonGLMForecaster(BaseForecaster):
             phi = np.column_stack([Z[:, fams == fn] @ self.coef_[fams == fn] for fn in fam_names])
             bias = np.full(n, self.intercept_)
             comps += f * np.column_stack([np.exp(bias), family_shapley(phi, bias)])
-        lo, hi = count_band(mean, dispersion=self.dispersion_, scale=self.scale_)
         components = {"baseline": comps[:, 0] + (mean - comps.sum(axis=1))}
         components.update({fn: comps[:, j + 1] for j, fn in enumerate(fam_names)})
         params: dict[str, Any] = {k: v for k, v in self.get_params().items() if k != "covariates"}
@@ -242,8 +240,7 @@ class PoissonGLMForecaster(BaseForecaster):
             start=start,
             end=end,
             mean=mean,
-            lo90=lo,
-            hi90=hi,
+            band=CountBand(dispersion=self.dispersion_, scale=self.scale_),
             components=MappingProxyType(components),
             params=MappingProxyType(
                 {**params, "until": str(self.until_), "dispersion": self.dispersion_}

@@ -58,7 +58,6 @@ from crimemap.forecast._common import (
     band_scale,
     bin_coord,
     check_freq,
-    count_band,
     window_periods,
 )
 from crimemap.forecast._learned import (
@@ -69,7 +68,7 @@ from crimemap.forecast._learned import (
     training_set,
 )
 from crimemap.forecast.base import BaseForecaster, register_model
-from crimemap.forecast.surface import RiskSurface
+from crimemap.forecast.surface import CountBand, RiskSurface
 from crimemap.spatial.covariates import UnitCovariates
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
@@ -280,7 +279,6 @@ class LightGBMForecaster(BaseForecaster):
             mean += f * mu
             if self.explain:
                 comps += f * self._explain(X, fam_names)
-        lo, hi = count_band(mean, dispersion=self.dispersion_, scale=self.scale_)
         components: dict[str, np.ndarray] = {}
         if self.explain:
             components["baseline"] = comps[:, 0]
@@ -294,8 +292,7 @@ class LightGBMForecaster(BaseForecaster):
             start=start,
             end=end,
             mean=mean,
-            lo90=lo,
-            hi90=hi,
+            band=CountBand(dispersion=self.dispersion_, scale=self.scale_),
             components=MappingProxyType(components),
             params=MappingProxyType(
                 {

@@ -37,13 +37,12 @@ from crimemap.errors import InputError
 from crimemap.forecast._common import (
     as_time,
     band_scale,
-    count_band,
     kernel_matrix,
     training_cube,
     window_bins,
 )
 from crimemap.forecast.base import BaseForecaster, register_model
-from crimemap.forecast.surface import RiskSurface
+from crimemap.forecast.surface import CountBand, RiskSurface
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
@@ -130,15 +129,13 @@ class ProspectiveHotspot(BaseForecaster):
         near = self.near_repeat_ * h
         bg = self.background_ * h
         mean = near + bg
-        lo, hi = count_band(mean, scale=self.scale_)
         return RiskSurface(
             model=self.name,
             units=self.units_,
             start=start,
             end=end,
             mean=mean,
-            lo90=lo,
-            hi90=hi,
+            band=CountBand(scale=self.scale_),
             components=MappingProxyType({"near_repeat": near, "background": bg}),
             params=MappingProxyType(
                 {
