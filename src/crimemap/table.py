@@ -301,7 +301,7 @@ class IncidentTable:
         """Rows where ``mask`` is true."""
         return self.rows(self._t.filter(pa.array(mask, type=pa.bool_())))
 
-    def filter(
+    def mask(
         self,
         *,
         categories: Iterable[str] | None = None,
@@ -309,11 +309,11 @@ class IncidentTable:
         start: datetime | np.datetime64 | str | None = None,
         end: datetime | np.datetime64 | str | None = None,
         located: bool | None = None,
-    ) -> IncidentTable:
-        """Filter by category, force, time window ``[start, end)`` and location.
+    ) -> np.ndarray:
+        """The boolean row mask of :meth:`filter` (same arguments), without selecting rows.
 
-        The time filter uses ``t_start``: an incident belongs to the window in
-        which its interval starts.
+        For callers that only need a few cached per-row arrays of the selected
+        rows: selecting every column of a large table costs far more.
         """
         t = self._t
         mask = np.ones(t.num_rows, bool)
@@ -332,6 +332,26 @@ class IncidentTable:
             mask &= self.starts() < dt64(end, "s")
         if located is not None:
             mask &= self._located() if located else ~self._located()
+        return mask
+
+    def filter(
+        self,
+        *,
+        categories: Iterable[str] | None = None,
+        forces: Iterable[str] | None = None,
+        start: datetime | np.datetime64 | str | None = None,
+        end: datetime | np.datetime64 | str | None = None,
+        located: bool | None = None,
+    ) -> IncidentTable:
+        """Filter by category, force, time window ``[start, end)`` and location.
+
+        The time filter uses ``t_start``: an incident belongs to the window in
+        which its interval starts.
+        """
+        t = self._t
+        mask = self.mask(
+            categories=categories, forces=forces, start=start, end=end, located=located
+        )
         if mask.all():
             # Nothing to remove (e.g. a model's time cut of data already cut): same rows.
             return self

@@ -79,3 +79,13 @@ def test_model_implied_coverage_is_nominal() -> None:
     d = stats.poisson(mu)
     cov = (d.cdf(hi) - np.where(lo > 0, d.cdf(lo - 1), 0.0)).mean()
     assert 0.90 <= cov < 0.93
+
+
+@pytest.mark.parametrize("dispersion", [0.0, 1e-4, 0.3, 2.0, 25.0])
+def test_cdf_table_equals_scipy_cdf(dispersion: float) -> None:
+    from crimemap.forecast._band import _cdf_table
+
+    mu = np.concatenate([np.geomspace(1e-9, 900.0, 400), [0.05, 1.0, 63.0]])
+    got = _cdf_table(mu, dispersion, 64)
+    want = count_dist(mu, dispersion).cdf(np.arange(64)[None, :].repeat(len(mu), 0).T).T
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,8 +12,9 @@ import pyarrow.compute as pc
 from scipy import optimize, special
 
 from crimemap.errors import InsufficientDataError
-from crimemap.forecast._common import training_cube, training_events
+from crimemap.forecast._common import training_cube
 from crimemap.forecast._features import MIX_CATEGORIES, FeatureBuilder
+from crimemap.forecast.memo import shared
 from crimemap.spatial.cube import bin_starts
 from crimemap.spatial.grid import cell_index
 from crimemap.spatial.units import Units
@@ -34,20 +36,27 @@ def bin_month(periods: np.ndarray) -> np.ndarray:
     return (m % 12 + 1).astype(float)
 
 
-def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: str) -> np.ndarray:
-    """``(n, T, c + 1)`` volume counts of :data:`MIX_CATEGORIES` and of all incidents."""
+def _category_cube(
+    source: IncidentTable, until: np.datetime64, units: Units, periods: np.ndarray, freq: str
+) -> np.ndarray:
+    """``(n, T, c + 1)`` volume counts of :data:`MIX_CATEGORIES` and of all incidents.
+
+    Over the located incidents of ``source`` that start before ``until``. A row
+    mask over cached per-row arrays, not a filtered copy: the context table
+    holds every incident of the force, and gathering all its columns around
+    a few unlocated rows cost more than the counting.
+    """
     n, T = len(units), len(periods)
     c1 = len(MIX_CATEGORIES) + 1
-    if len(ev) == 0 or T == 0:
+    if len(source) == 0 or T == 0:
         return np.zeros((n, T, c1))
-    pos = cell_index(units, ev)
-    b = bin_starts(ev.column("t_start"), freq)
+    keep = source.mask(end=until, located=True)
+    pos = cell_index(units, source)[keep]
+    b = bin_starts(source.starts()[keep], freq)
     # Bins were matched exactly: gaps dropped from ``periods`` must not absorb counts.
     tix = np.searchsorted(periods, b, side="left")
     exact = (tix < T) & (periods[np.minimum(tix, T - 1)] == b)
-    idx = pc.index_in(ev.arrow["category"], value_set=pa.array(MIX_CATEGORIES, pa.string()))
-    cix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
-    cix = np.where(np.isnan(cix), -1, cix).astype(np.int64)
+    cix = source.per_row("mix_category", lambda: _mix_index(source))[keep]
     ok = (pos >= 0) & exact
     # bincount on a flat index: the same sums as np.add.at, several times faster.
     base = (pos[ok] * T + tix[ok]) * c1
@@ -55,6 +64,13 @@ def _category_cube(ev: IncidentTable, units: Units, periods: np.ndarray, freq: s
     cat = cix[ok]
     flat += np.bincount(base[cat >= 0] + cat[cat >= 0], minlength=n * T * c1)
     return flat.reshape(n, T, c1).astype(float)
+
+
+def _mix_index(ev: IncidentTable) -> np.ndarray:
+    """Index of each row's category in :data:`MIX_CATEGORIES` (``-1`` if not in it)."""
+    idx = pc.index_in(ev.arrow["category"], value_set=pa.array(MIX_CATEGORIES, pa.string()))
+    cix = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=float)
+    return np.where(np.isnan(cix), -1, cix).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +95,11 @@ class TrainingSet:
     origin: np.ndarray
     periods: np.ndarray
 
+    def __post_init__(self) -> None:
+        # Shared between models under a FitMemo: nobody may change them.
+        for a in (self.X, self.y, self.origin, self.periods):
+            a.setflags(write=False)
+
 
 def training_set(
     events: IncidentTable,
@@ -100,6 +121,56 @@ def training_set(
     ``context`` feature family; without it both come from ``events`` itself.
     Either way only incidents that start before ``until`` are used.
     """
+    # The glm and lgbm rows of a back-test (and the ensemble's members) build
+    # the same rows from the same data: under a FitMemo they are built once.
+    key = (
+        "training_set",
+        events.digest(until),
+        None if context is None else context.digest(until),
+        id(units),
+        str(until),
+        freq,
+        None if weights is None else tuple(sorted((str(k), float(v)) for k, v in weights.items())),
+        covariates.shape,
+        hashlib.blake2b(np.ascontiguousarray(covariates, float).tobytes()).hexdigest(),
+        tuple(covariate_names),
+        int(n_origins),
+        int(min_history),
+        bool(context_features),
+    )
+    return shared(
+        key,
+        lambda: _build_training_set(
+            events,
+            units,
+            until,
+            freq=freq,
+            weights=weights,
+            covariates=covariates,
+            covariate_names=covariate_names,
+            n_origins=n_origins,
+            min_history=min_history,
+            context=context,
+            context_features=context_features,
+        ),
+        keep=(units,),
+    )
+
+
+def _build_training_set(
+    events: IncidentTable,
+    units: Units,
+    until: np.datetime64,
+    *,
+    freq: str,
+    weights: Mapping[str, float] | None,
+    covariates: np.ndarray,
+    covariate_names: tuple[str, ...],
+    n_origins: int,
+    min_history: int,
+    context: IncidentTable | None = None,
+    context_features: bool = True,
+) -> TrainingSet:
     cube = training_cube(events, units, until, freq, weights)
     counts = cube.counts
     T = counts.shape[1]
@@ -109,7 +180,7 @@ def training_set(
             f"learned model needs at least {min_history + 2} bins of history, got {T}"
         )
     source = context if context is not None else events
-    mix = _category_cube(training_events(source, until), units, cube.periods, freq)
+    mix = _category_cube(source, until, units, cube.periods, freq)
     builder = FeatureBuilder(
         counts=counts,
         mix=mix,

@@ -15,13 +15,21 @@ object (by identity) and a fingerprint of the incidents the fit can see (the
 number of located incidents before ``until`` and the sum of their start times
 and coordinates, for ``events`` and ``context`` alike). The memo belongs to one
 caller and is discarded with it; it never outlives the data it was filled from.
+
+While a memo runs a fit it is the *active* memo (a context variable), and
+intermediate results that several models derive the same way from the same
+data (the learned models' training rows) are kept in it too:
+:func:`shared` computes each once per memo. Without an active memo (a model
+fitted on its own) :func:`shared` just computes, so a model's stand-alone
+cost is never flattered by another model's work.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,7 +38,24 @@ from crimemap.forecast.base import make_model
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
-__all__ = ["FitMemo"]
+__all__ = ["FitMemo", "shared"]
+
+_T = TypeVar("_T")
+_ACTIVE: ContextVar[FitMemo | None] = ContextVar("crimemap_active_fit_memo", default=None)
+
+
+def shared(key: Hashable, compute: Callable[[], _T], *, keep: tuple[Any, ...] = ()) -> _T:
+    """``compute()``, or its result kept by the active memo under ``key``.
+
+    ``key`` must determine the result completely (data fingerprints and every
+    argument; objects that stand in by ``id`` go in ``keep`` so that their ids
+    cannot be reused while the entry lives). Results must not be changed by
+    their users.
+    """
+    memo = _ACTIVE.get()
+    if memo is None:
+        return compute()
+    return memo.derived(key, compute, keep=keep)
 
 
 def _freeze(v: Any) -> Hashable:
@@ -62,17 +87,39 @@ class FitMemo:
         Fits served from the memo / computed.
     """
 
+    #: Intermediate results (see :func:`shared`) kept at most: they can be large.
+    max_derived = 2
+
     def __init__(self, max_items: int = 64) -> None:
         self.max_items = max_items
         self._fits: OrderedDict[Hashable, Any] = OrderedDict()
+        self._derived: OrderedDict[Hashable, Any] = OrderedDict()
         self._keep: dict[int, Any] = {}
         self.hits = 0
         self.misses = 0
+        self.derived_hits = 0
 
     def clear(self) -> None:
-        """Forget every fit (the counters stay)."""
+        """Forget every fit and intermediate result (the counters stay)."""
         self._fits.clear()
+        self._derived.clear()
         self._keep.clear()
+
+    def derived(
+        self, key: Hashable, compute: Callable[[], _T], *, keep: tuple[Any, ...] = ()
+    ) -> _T:
+        """``compute()`` once per ``key`` (see :func:`shared`)."""
+        if key in self._derived:
+            self.derived_hits += 1
+            self._derived.move_to_end(key)
+            return self._derived[key]
+        got = compute()
+        self._derived[key] = got
+        for obj in keep:
+            self._keep[id(obj)] = obj
+        while len(self._derived) > self.max_derived:
+            self._derived.popitem(last=False)
+        return got
 
     def fit(
         self,
@@ -101,7 +148,11 @@ class FitMemo:
             self._fits.move_to_end(key)
             return got
         self.misses += 1
-        model.fit(events, units=units, until=until, context=context)
+        token = _ACTIVE.set(self)
+        try:
+            model.fit(events, units=units, until=until, context=context)
+        finally:
+            _ACTIVE.reset(token)
         self._fits[key] = model
         # Hold the units so that their id cannot be reused while the key lives.
         self._keep[id(units)] = units
