@@ -294,3 +294,30 @@ def test_fit_memo_reuses_only_identical_fits(sample_incidents):
     np.testing.assert_array_equal(
         a.predict(start=o, end=end).mean, fresh.predict(start=o, end=end).mean
     )
+
+
+def test_fit_memo_shares_training_rows_between_learned_models(sample_incidents):
+    from crimemap.forecast import FitMemo, make_model
+
+    prep = prepare(sample_incidents, ["burglary"])
+    o = default_origins(prep, 1)[0]
+    units = prep.units.subset(prep.first_seen < prep.period_index(o))
+    ev, ctx = prep.training_events("burglary", o), prep.training_context(o)
+    memo = FitMemo()
+    glm = memo.fit("glm", {"freq": "M"}, ev, units=units, until=o, context=ctx)
+    lgbm = memo.fit("lgbm", {"freq": "M"}, ev, units=units, until=o, context=ctx)
+    # Both built the same rows: the second fit found them in the memo.
+    assert memo.derived_hits == 1
+    end = next_period(o, "M")
+    # Shared rows, same forecasts as fits made alone (no memo: nothing shared).
+    for name, shared_fit in (("glm", glm), ("lgbm", lgbm)):
+        alone = make_model(name, {"freq": "M"}).fit(ev, units=units, until=o, context=ctx)
+        np.testing.assert_allclose(
+            shared_fit.predict(start=o, end=end).mean, alone.predict(start=o, end=end).mean
+        )
+    assert memo.derived_hits == 1
+    # Other data: new rows.
+    memo.fit("glm", {"freq": "M"}, ev, units=units, until=o, context=None)
+    assert memo.derived_hits == 1
+    memo.clear()
+    assert not memo._derived
