@@ -100,10 +100,12 @@ class IncidentTable:
     """
 
     # ``_memo`` caches arrays derived from the (immutable) table: the start
-    # times and the located mask, which every model's time cut re-reads.
-    __slots__ = ("_t", "_memo")
+    # times and the located mask, which every model's time cut re-reads;
+    # ``_digests`` the fingerprints by cut (every fit of a back-test task asks).
+    __slots__ = ("_t", "_memo", "_digests")
     _t: pa.Table
     _memo: dict[Hashable, np.ndarray]
+    _digests: dict[np.datetime64, tuple[int, int, float, float]]
 
     def __init__(self, table: pa.Table) -> None:
         missing = [f.name for f in INCIDENT_SCHEMA if f.name not in table.column_names]
@@ -116,6 +118,7 @@ class IncidentTable:
         _check(t)
         object.__setattr__(self, "_t", t)
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_digests", {})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("IncidentTable is immutable")
@@ -132,6 +135,7 @@ class IncidentTable:
         out = object.__new__(IncidentTable)
         object.__setattr__(out, "_t", table)
         object.__setattr__(out, "_memo", {})
+        object.__setattr__(out, "_digests", {})
         return out
 
     #: At most this many per-units entries (e.g. cell positions) are kept per table.
@@ -166,15 +170,22 @@ class IncidentTable:
         cached arrays (no table is copied): what a model's time cut at ``end``
         would see. Used to recognise the same fit asked for twice.
         """
-        m = self._located() & (self.starts() < dt64(end, "s"))
-        t = self.starts().view(np.int64)
-        xy = self.per_row("xy0", lambda: np.nan_to_num(self.xy()))
-        return (
-            int(m.sum()),
-            int(t[m].sum()),
-            float(xy[m, 0].sum()),
-            float(xy[m, 1].sum()),
-        )
+        cut = dt64(end, "s")
+        got = self._digests.get(cut)
+        if got is None:
+            m = self._located() & (self.starts() < cut)
+            t = self.starts().view(np.int64)
+            xy = self.per_row("xy0", lambda: np.nan_to_num(self.xy()))
+            got = (
+                int(m.sum()),
+                int(t[m].sum()),
+                float(xy[m, 0].sum()),
+                float(xy[m, 1].sum()),
+            )
+            if len(self._digests) >= 32:
+                self._digests.clear()
+            self._digests[cut] = got
+        return got
 
     def starts(self) -> np.ndarray:
         """``t_start`` as a read-only ``datetime64[s]`` array (computed once per table)."""

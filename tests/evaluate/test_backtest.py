@@ -306,8 +306,11 @@ def test_fit_memo_shares_training_rows_between_learned_models(sample_incidents):
     memo = FitMemo()
     glm = memo.fit("glm", {"freq": "M"}, ev, units=units, until=o, context=ctx)
     lgbm = memo.fit("lgbm", {"freq": "M"}, ev, units=units, until=o, context=ctx)
-    # Both built the same rows: the second fit found them in the memo.
-    assert memo.derived_hits == 1
+    # Both built the same rows (and count cube): the second fit found them in the memo.
+    kinds = [k[0] for k in memo._derived]
+    assert kinds.count("training_set") == 1 and kinds.count("training_cube") == 1
+    hits = memo.derived_hits
+    assert hits >= 1
     end = next_period(o, "M")
     # Shared rows, same forecasts as fits made alone (no memo: nothing shared).
     for name, shared_fit in (("glm", glm), ("lgbm", lgbm)):
@@ -315,9 +318,10 @@ def test_fit_memo_shares_training_rows_between_learned_models(sample_incidents):
         np.testing.assert_allclose(
             shared_fit.predict(start=o, end=end).mean, alone.predict(start=o, end=end).mean
         )
-    assert memo.derived_hits == 1
-    # Other data: new rows.
+    assert memo.derived_hits == hits
+    # Other data (no context): new rows, the same count cube.
     memo.fit("glm", {"freq": "M"}, ev, units=units, until=o, context=None)
-    assert memo.derived_hits == 1
+    kinds = [k[0] for k in memo._derived]
+    assert kinds.count("training_set") == 2 and kinds.count("training_cube") == 1
     memo.clear()
     assert not memo._derived

@@ -33,8 +33,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from crimemap.forecast._common import as_time
-from crimemap.forecast.base import make_model
+from crimemap.forecast.base import as_time, make_model
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
@@ -87,8 +86,9 @@ class FitMemo:
         Fits served from the memo / computed.
     """
 
-    #: Intermediate results (see :func:`shared`) kept at most: they can be large.
-    max_derived = 2
+    #: Intermediate results (see :func:`shared`) kept at most per kind (the
+    #: key's first item): they can be large, and one kind must not evict another.
+    max_derived = 4
 
     def __init__(self, max_items: int = 64) -> None:
         self.max_items = max_items
@@ -114,11 +114,13 @@ class FitMemo:
             self._derived.move_to_end(key)
             return self._derived[key]
         got = compute()
+        kind = key[0] if isinstance(key, tuple) and key else key
+        same = [k for k in self._derived if (k[0] if isinstance(k, tuple) and k else k) == kind]
+        for k in same[: max(len(same) - self.max_derived + 1, 0)]:
+            del self._derived[k]
         self._derived[key] = got
         for obj in keep:
             self._keep[id(obj)] = obj
-        while len(self._derived) > self.max_derived:
-            self._derived.popitem(last=False)
         return got
 
     def fit(
