@@ -130,3 +130,21 @@ def test_lag_filter_matches_explicit_sum(T, adjoint, lag_weighted):
     np.testing.assert_allclose(
         _lag_filter(x, q, adjoint=adjoint, lag_weighted=lag_weighted), ref, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("sigma", [0.07, 0.4, 1.3, 3.0])
+def test_class_mass_gradient_matches_finite_differences(sigma):
+    from forecast_synth import block_units
+
+    from crimemap.forecast._etas_kernel import class_mass, class_mass_grad, offset_classes
+
+    oc = offset_classes(block_units(9, 9), 3)
+    mass, grad = class_mass_grad(oc.classes, oc.mult, sigma)
+    np.testing.assert_allclose(mass, class_mass(oc.classes, oc.mult, sigma), rtol=1e-12)
+    h = 1e-6 * sigma
+    fd = (
+        class_mass(oc.classes, oc.mult, sigma + h) - class_mass(oc.classes, oc.mult, sigma - h)
+    ) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+    # Masses of all offsets sum to one, so their derivatives sum to zero.
+    assert abs(float((grad * oc.mult).sum())) < 1e-10

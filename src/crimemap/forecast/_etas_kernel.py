@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 from crimemap.errors import InputError
 from crimemap.spatial.units import Units
 
-__all__ = ["OffsetClasses", "offset_classes", "class_mass", "disc_offsets"]
+__all__ = ["class_mass_grad", "OffsetClasses", "offset_classes", "class_mass", "disc_offsets"]
 
 
 def disc_offsets(radius_cells: int) -> np.ndarray:
@@ -51,6 +51,37 @@ def class_mass(classes: np.ndarray, mult: np.ndarray, sigma_cells: float) -> np.
     raw = g(classes[:, 0].astype(float)) * g(classes[:, 1].astype(float))
     z = float((raw * mult).sum())
     return raw / z if z > 0 else np.full(len(raw), 1.0 / mult.sum())
+
+
+def class_mass_grad(
+    classes: np.ndarray, mult: np.ndarray, sigma_cells: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`class_mass` and its derivative in ``sigma_cells`` (``(K,)`` each).
+
+    For the M-step's analytic gradient: with ``g(k) = Phi((k + 1/2)/s) -
+    Phi((k - 1/2)/s)``, ``g'(k) = -[(k + 1/2) phi((k + 1/2)/s) - (k - 1/2)
+    phi((k - 1/2)/s)] / s^2``, and the renormalisation's quotient rule.
+    """
+    s = max(float(sigma_cells), 1e-6)
+    a = classes[:, 0].astype(float)
+    b = classes[:, 1].astype(float)
+
+    def g(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hi, lo = (k + 0.5) / s, (k - 0.5) / s
+        val = special.ndtr(hi) - special.ndtr(lo)
+        phi_hi = np.exp(-0.5 * hi * hi) / np.sqrt(2 * np.pi)
+        phi_lo = np.exp(-0.5 * lo * lo) / np.sqrt(2 * np.pi)
+        return val, -(hi * phi_hi - lo * phi_lo) / s
+
+    ga, da = g(a)
+    gb, db = g(b)
+    raw, draw = ga * gb, da * gb + ga * db
+    z = float((raw * mult).sum())
+    if z <= 0:
+        return np.full(len(raw), 1.0 / mult.sum()), np.zeros(len(raw))
+    dz = float((draw * mult).sum())
+    mass = raw / z
+    return mass, (draw - mass * dz) / z
 
 
 @dataclass(frozen=True, eq=False)
