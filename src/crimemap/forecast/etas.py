@@ -17,15 +17,18 @@ time bin ``t`` is a background rate plus the triggering of past crimes:
 The parameters are estimated by expectation-maximisation on the binned counts
 (Veen & Schoenberg 2008; Mohler et al. 2011): the E-step splits every count
 between background and each (lag, offset) of possible parents in proportion
-to their share of ``lambda``; the M-step sets ``theta`` to triggered events
-over the parents' expected offspring inside the window, ``omega`` from the
-mean triggered lag, ``sigma`` by maximising the expected log-kernel over the
-offset classes, and ``mu`` to the expected background events of each cell
-(spread with a Gaussian of ``background_bandwidth`` metres, which keeps the
-total: the "smoothed" background of Mohler 2011). It stops when the relative
-change of the log-likelihood and of the parameters is below ``tol`` or after
-``max_iter`` iterations. Right-censoring of the last lags is ignored in the
-``omega`` step (a small downward bias of the mean lag).
+to their share of ``lambda``; the M-step (an exact ECM step) maximises the
+expected complete log-likelihood, compensator included: ``theta`` in closed
+form (triggered events over the parents' expected offspring inside the
+window, so edge effects and the right-censoring of recent parents are
+accounted for), then the lag decay ``q`` and ``sigma`` jointly by L-BFGS-B
+with an analytic gradient, and ``mu`` as the expected background events of
+each cell (spread with a Gaussian of ``background_bandwidth`` metres, which
+keeps the total: the "smoothed" background of Mohler 2011). It stops when the
+relative changes of ``theta``, ``q`` and the log-likelihood and the largest
+change of the kernel's cell masses are below ``tol``, or after ``max_iter``
+iterations. The masses, not ``sigma`` itself: once the kernel sits inside
+the parent's own cell the likelihood is flat in ``sigma``.
 
 **Time resolution.** Sources with exact dates (e.g. St. Louis, minute times)
 are fitted in daily bins (``resolution="auto"``), the closest to the
