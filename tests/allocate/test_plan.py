@@ -210,6 +210,17 @@ def test_invariant_to_unit_order_and_translation():
     assert moved.objective == pytest.approx(base.objective)
 
 
+@pytest.mark.parametrize("tiny", [1.11253693e-308, 5e-324, 1e-300])
+def test_subnormal_scores_still_solve(tiny):
+    # Found by the property test: a largest score this small overflowed the
+    # integer scaling and CP-SAT rejected the model.
+    ij = rect(3, 1)
+    plan = plan_patrols(surface(ij, np.array([tiny, 0.0, tiny / 2])), 1, max_cells=1)
+    assert plan.status in ("OPTIMAL", "FEASIBLE")
+    assert plan.objective == pytest.approx(tiny, rel=1e-6, abs=0)
+    assert np.isfinite(plan.bound) and plan.bound >= plan.objective
+
+
 @st.composite
 def problems(draw):
     w = draw(st.integers(2, 6))

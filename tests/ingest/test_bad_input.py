@@ -55,6 +55,18 @@ def test_missing_header_column(tmp_path: Path, store: DuckDBStore) -> None:
     assert str(f) in str(err) and "row 1" in str(err) and "'Month'" in str(err)
 
 
+@pytest.mark.parametrize("junk", [b"\r\x00\r\n", b"Crime ID,Mo\rnth\r\n"])
+def test_header_that_is_not_a_csv_row(tmp_path: Path, store: DuckDBStore, junk: bytes) -> None:
+    # Found by the API fuzzer: a stray CR or NUL in the first line made the
+    # stdlib csv module raise, which surfaced as a server error.
+    f = tmp_path / "2024-02-north-yorkshire-street.csv"
+    f.write_bytes(junk + (row("a") + "\n").encode())
+    err = refused(store, [f])
+    i = err.issues[0]
+    assert (i.file, i.row, i.reason) == (str(f), 1, "bad_header")
+    assert str(f) in str(err) and "row 1" in str(err)
+
+
 def test_wrong_field_count(tmp_path: Path, store: DuckDBStore) -> None:
     f = write(
         tmp_path / "2024-02-north-yorkshire-street.csv", [row("a"), row("b") + ",extra", row("c")]

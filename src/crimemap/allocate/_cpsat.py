@@ -48,8 +48,13 @@ def solve(
 ) -> SolveResult:
     """Build and solve the model; ``hint`` is a feasible plan to start from."""
     smax = float(prob.scores.max()) if len(prob.scores) else 0.0
-    scale = _SCALE_MAX / smax if smax > 0 else 1.0
-    w = np.rint(prob.scores[prob.pair_i] * scale).astype(np.int64)
+    # Divide before multiplying: _SCALE_MAX / smax overflows to inf for a
+    # subnormal largest score (found by the property test), and inf * score
+    # cast to int64 gave CP-SAT an invalid model.
+    if smax > 0:
+        w = np.rint(prob.scores[prob.pair_i] / smax * _SCALE_MAX).astype(np.int64)
+    else:
+        w = np.zeros(len(prob.pair_i), np.int64)
 
     model = cp_model.CpModel()
     npairs = prob.n_pairs
@@ -130,5 +135,5 @@ def solve(
         if np.isfinite(b):
             # Rounding each coefficient moves a plan's value by <= 0.5 per cell.
             slack = 0.5 * prob.n_areas * prob.max_cells
-            bound = (float(b) + slack) / scale
+            bound = (float(b) + slack) / _SCALE_MAX * (smax if smax > 0 else _SCALE_MAX)
     return SolveResult(status=status, areas=areas, bound=bound, seconds=solver.wall_time)

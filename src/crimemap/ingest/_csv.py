@@ -39,14 +39,37 @@ class ParsedCSV:
         self.header = header
 
 
-def header_of(data: bytes) -> list[str]:
-    """The header row's column names (BOM and whitespace stripped)."""
+def header_of(data: bytes, name: str = "<input>") -> list[str]:
+    """The header row's column names (BOM and whitespace stripped).
+
+    Raises
+    ------
+    crimemap.errors.IngestError
+        If the first line is not a CSV row (a stray carriage return or NUL
+        byte inside it), naming ``name``, line 1 and the line.
+    """
     start = 3 if data.startswith(_BOM) else 0
     # Slice the first line only: splitting would copy the whole file.
     end = data.find(b"\n", start)
     first = data[start : len(data) if end < 0 else end].rstrip(b"\r")
     text = first.decode("utf-8", "replace")
-    return [c.strip() for c in next(csv.reader([text]))] if text else []
+    if not text:
+        return []
+    try:
+        return [c.strip() for c in next(csv.reader([text]))]
+    except csv.Error as exc:
+        raise IngestError(
+            [
+                RowIssue(
+                    name,
+                    1,
+                    None,
+                    text[:200],
+                    "bad_header",
+                    f"the header line is not a CSV row ({exc})",
+                )
+            ]
+        ) from None
 
 
 def parse_csv(
@@ -94,7 +117,7 @@ def parse_csv(
         data = data[3:]
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
         data = data.decode(encoding).encode("utf-8")
-    header = header_of(data)
+    header = header_of(data, src.name)
     missing = [c for c in required if c not in header]
     if missing:
         raise IngestError(

@@ -164,7 +164,7 @@ class PartnerReader:
         if self.mapping.format == "shapefile":
             return src.name.lower().endswith(".zip")
         try:
-            header = header_of(src.data[:65536])
+            header = header_of(src.data[:65536], src.name)
         except IngestError:
             return False
         return not self.mapping.missing_columns(header)

@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimemap.errors import UnmappedLabelsError
+from crimemap.errors import IngestError, UnmappedLabelsError
 from crimemap.ingest._csv import header_of, parse_csv
 from crimemap.ingest._io import SourceFile
 from crimemap.ingest._validate import (
@@ -267,9 +267,11 @@ class PoliceUKStreetReader:
     def sniff(self, src: SourceFile) -> bool:
         if src.basename.endswith("-street.csv"):
             return True
-        return header_of(src.raw[:4096] if not src.name.endswith(".gz") else src.data[:4096])[
-            :3
-        ] == list(STREET_COLUMNS[:3])
+        try:
+            head = header_of(src.raw[:4096] if not src.name.endswith(".gz") else src.data[:4096])
+        except IngestError:
+            return False  # not this reader's file; parse_csv reports the bad header
+        return head[:3] == list(STREET_COLUMNS[:3])
 
     def read(self, src: SourceFile, ctx: ReadContext) -> ReadResult:
         p = parse_csv(src, required=STREET_COLUMNS, columns=_STREET_USED, dictionary=_STREET_DICT)
