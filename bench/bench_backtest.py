@@ -148,6 +148,12 @@ def main() -> None:
         f"{wall_alone / wall:.2f}x faster than every model alone; same numbers: "
         f"{scores_only(sh).equals(scores_only(df))}"
     )
+    per_model = sh.groupby("model").task.sum().sort_values(ascending=False)
+    print(
+        f"  model fit+predict summed over tasks: {sh.task.sum():.1f} s ("
+        + ", ".join(f"{m} {v:.1f}" for m, v in per_model.items())
+        + "); the rest of the wall time is scoring, slicing and the workers' start"
+    )
     ens = sh[sh.model == "ensemble"]
     if len(ens):
         print(

@@ -18,6 +18,7 @@ docs/backtest/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import platform
 import subprocess
@@ -526,9 +527,10 @@ def main() -> None:
         "are in the full report.\n\n"
         f"{best_table(res)}\n\n"
         "## Models run and their cost\n\n"
-        "Times are per origin, measured during the run (2 worker processes on a 2-core "
-        "machine that at times also ran other jobs, load average 2-3), so they overstate "
-        "the cost; bench/bench_backtest.py measures them on a quiet machine.\n\n"
+        "Times are per origin, measured during the run (worker processes on a "
+        f"{os.cpu_count()}-core machine). Each model runs on its own here "
+        "(no shared fits), so these are stand-alone costs; bench/bench_backtest.py "
+        "measures them on a quiet machine, with the shared run as the CLI does it.\n\n"
         f"{coverage_table(res)}\n\n"
         "## Short horizons: St. Louis\n\n"
         "Weekly (26 origins, the ISO weeks of 2019-H2) and daily (28 origins, 2019-12-04 .. "

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -39,6 +41,7 @@ import pyarrow as pa
 
 from crimemap.errors import InputError, InsufficientDataError
 from crimemap.evaluate._models import cell_keys, check_surface, model_params
+from crimemap.evaluate._spill import Spilled, spill, unspill
 from crimemap.evaluate.metrics import DEFAULT_COVERAGES, forecast_scores
 from crimemap.evaluate.results import BacktestResult, OriginResult
 from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
@@ -596,16 +599,19 @@ def backtest(
             collect(run_group(prep, cs, ss, o, config, share_fits=share_fits))
     else:
         # Spawned (not forked) workers: forking after Arrow/OpenMP thread pools
-        # have started can deadlock. Each worker unpickles the data once.
+        # have started can deadlock. The incident tables reach the workers as
+        # memory-mapped Arrow files (see evaluate/_spill.py), the rest pickled.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(prep, config, tuple(worker_imports)),
-        ) as ex:
-            for rs in ex.map(_run_in_worker, [(cs, ss, o, share_fits) for cs, ss, o in tasks]):
-                collect(rs)
+        with tempfile.TemporaryDirectory(prefix="crimemap-backtest-") as tmp:
+            handle = spill(prep, Path(tmp))
+            with ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(handle, config, tuple(worker_imports)),
+            ) as ex:
+                for rs in ex.map(_run_in_worker, [(cs, ss, o, share_fits) for cs, ss, o in tasks]):
+                    collect(rs)
     # The same order whatever the grouping: crime set, model, origin, horizon.
     rank_cs = {c: i for i, c in enumerate(dict.fromkeys(crime_sets))}
     rank_m = {s.label: i for i, s in enumerate(specs)}
@@ -636,7 +642,9 @@ def data_meta(prep: PreparedData, origins: Sequence[np.datetime64]) -> dict[str,
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(prep: PreparedData, config: BacktestConfig, imports: tuple[str, ...]) -> None:
+def _init_worker(
+    prep: PreparedData | Spilled, config: BacktestConfig, imports: tuple[str, ...]
+) -> None:
     import importlib
 
     from threadpoolctl import threadpool_limits
@@ -647,7 +655,7 @@ def _init_worker(prep: PreparedData, config: BacktestConfig, imports: tuple[str,
     importlib.import_module("crimemap.forecast")  # registers the built-in models
     for m in imports:
         importlib.import_module(m)
-    _WORKER["prep"] = prep
+    _WORKER["prep"] = unspill(prep) if isinstance(prep, Spilled) else prep
     _WORKER["config"] = config
 
 
