@@ -11,7 +11,7 @@ from scipy.spatial import cKDTree
 from crimemap.errors import InputError, InsufficientDataError
 from crimemap.forecast._band import count_band
 from crimemap.forecast.base import as_time
-from crimemap.forecast.memo import shared
+from crimemap.forecast.memo import freeze, shared
 from crimemap.spatial.cube import CountCube, bin_starts, category_weights, count_cube
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
@@ -71,17 +71,16 @@ def training_cube(
     check_freq(freq)
     # Most models of a back-test task count the same cube: under a FitMemo it
     # is counted once (see crimemap.forecast.memo.shared).
-    key = (
-        "training_cube",
-        events.digest(until),
-        id(units),
-        str(until),
-        freq,
-        None if weights is None else tuple(sorted((str(k), float(v)) for k, v in weights.items())),
-        None if lookback is None else int(lookback),
-    )
     return shared(
-        key,
+        lambda: (
+            "training_cube",
+            events.digest(until),
+            id(units),
+            str(until),
+            freq,
+            freeze(weights),
+            None if lookback is None else int(lookback),
+        ),
         lambda: _count_training_cube(events, units, until, freq, weights, lookback),
         keep=(units,),
     )

@@ -14,7 +14,7 @@ from scipy import optimize, special
 from crimemap.errors import InsufficientDataError
 from crimemap.forecast._common import training_cube
 from crimemap.forecast._features import MIX_CATEGORIES, FeatureBuilder
-from crimemap.forecast.memo import shared
+from crimemap.forecast.memo import freeze, shared
 from crimemap.spatial.cube import bin_starts
 from crimemap.spatial.grid import cell_index
 from crimemap.spatial.units import Units
@@ -123,23 +123,22 @@ def training_set(
     """
     # The glm and lgbm rows of a back-test (and the ensemble's members) build
     # the same rows from the same data: under a FitMemo they are built once.
-    key = (
-        "training_set",
-        events.digest(until),
-        None if context is None else context.digest(until),
-        id(units),
-        str(until),
-        freq,
-        None if weights is None else tuple(sorted((str(k), float(v)) for k, v in weights.items())),
-        covariates.shape,
-        hashlib.blake2b(np.ascontiguousarray(covariates, float).tobytes()).hexdigest(),
-        tuple(covariate_names),
-        int(n_origins),
-        int(min_history),
-        bool(context_features),
-    )
     return shared(
-        key,
+        lambda: (
+            "training_set",
+            events.digest(until),
+            None if context is None else context.digest(until),
+            id(units),
+            str(until),
+            freq,
+            freeze(weights),
+            covariates.shape,
+            hashlib.blake2b(np.ascontiguousarray(covariates, float).tobytes()).hexdigest(),
+            tuple(covariate_names),
+            int(n_origins),
+            int(min_history),
+            bool(context_features),
+        ),
         lambda: _build_training_set(
             events,
             units,

@@ -37,32 +37,35 @@ from crimemap.forecast.base import as_time, make_model
 from crimemap.spatial.units import Units
 from crimemap.table import IncidentTable
 
-__all__ = ["FitMemo", "shared"]
+__all__ = ["FitMemo", "shared", "freeze"]
 
 _T = TypeVar("_T")
 _ACTIVE: ContextVar[FitMemo | None] = ContextVar("crimemap_active_fit_memo", default=None)
 
 
-def shared(key: Hashable, compute: Callable[[], _T], *, keep: tuple[Any, ...] = ()) -> _T:
-    """``compute()``, or its result kept by the active memo under ``key``.
+def shared(
+    key: Callable[[], Hashable], compute: Callable[[], _T], *, keep: tuple[Any, ...] = ()
+) -> _T:
+    """``compute()``, or its result kept by the active memo under ``key()``.
 
-    ``key`` must determine the result completely (data fingerprints and every
+    ``key()`` must determine the result completely (data fingerprints and every
     argument; objects that stand in by ``id`` go in ``keep`` so that their ids
-    cannot be reused while the entry lives). Results must not be changed by
-    their users.
+    cannot be reused while the entry lives); it is only called when a memo is
+    active, so a stand-alone fit does not pay for fingerprints. Results must
+    not be changed by their users.
     """
     memo = _ACTIVE.get()
     if memo is None:
         return compute()
-    return memo.derived(key, compute, keep=keep)
+    return memo.derived(key(), compute, keep=keep)
 
 
-def _freeze(v: Any) -> Hashable:
+def freeze(v: Any) -> Hashable:
     """A hashable stand-in for a hyperparameter value (objects by identity)."""
     if isinstance(v, Mapping):
-        return tuple(sorted((str(k), _freeze(x)) for k, x in v.items()))
+        return tuple(sorted((str(k), freeze(x)) for k, x in v.items()))
     if isinstance(v, list | tuple):
-        return tuple(_freeze(x) for x in v)
+        return tuple(freeze(x) for x in v)
     if v is None or isinstance(v, bool | int | float | str):
         return v
     return ("id", id(v))
@@ -138,7 +141,7 @@ class FitMemo:
         until = as_time(until)
         key = (
             name,
-            _freeze(model.get_params()),
+            freeze(model.get_params()),
             str(until),
             id(units),
             _fingerprint(events, until),
