@@ -8,6 +8,7 @@ Values come from environment variables with the ``CRIMEMAP_`` prefix (or a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
         None, description="Delete incidents older than this on maintain."
     )
     threads: int = Field(2, description="Worker threads for ingest and compute.")
+    arrow_memory_pool: Literal["jemalloc", "mimalloc", "system", "default"] = Field(
+        "jemalloc",
+        description="Allocator for Arrow buffers in CLI processes ('default' keeps pyarrow's). "
+        "jemalloc: a cold ingest of 1.3 M police.uk rows spends about 1 s less in the kernel "
+        "than under pyarrow's default mimalloc (docs: README, performance).",
+    )
     forecast_model: str = Field(
         "lgbm", description="Model (spec name[:k=v,...]) of the map's current forecast."
     )

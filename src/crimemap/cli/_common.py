@@ -15,7 +15,15 @@ from crimemap.errors import CrimemapError, IngestError
 from crimemap.settings import Settings
 from crimemap.store import Store, open_store
 
-__all__ = ["cli_actor", "console", "settings", "store_from_cli", "progress_bar", "handle_errors"]
+__all__ = [
+    "apply_runtime",
+    "cli_actor",
+    "console",
+    "settings",
+    "store_from_cli",
+    "progress_bar",
+    "handle_errors",
+]
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,6 +34,35 @@ F = TypeVar("F", bound=Callable[..., Any])
 def settings() -> Settings:
     """The settings for this process (environment + .env)."""
     return Settings()
+
+
+def apply_runtime(s: Settings) -> str:
+    """Process-wide tuning of a CLI process; returns the Arrow pool in use.
+
+    Only the outer layer may change process-global state. The allocator for
+    Arrow buffers matters for ingest: pyarrow's default mimalloc hands freshly
+    faulted pages to every large parse, and in a cold process that costs more
+    kernel time than the parse itself (see the ingest benchmark). A pool that
+    this pyarrow build lacks leaves the default in place.
+    """
+    import pyarrow as pa
+
+    makers = {
+        "jemalloc": pa.jemalloc_memory_pool,
+        "mimalloc": pa.mimalloc_memory_pool,
+        "system": pa.system_memory_pool,
+    }
+    make = makers.get(s.arrow_memory_pool)
+    if make is not None:
+        try:
+            pa.set_memory_pool(make())
+        except NotImplementedError:
+            err_console.print(
+                f"[yellow]warning:[/yellow] this pyarrow has no {s.arrow_memory_pool} pool; "
+                f"using {pa.default_memory_pool().backend_name}",
+                markup=True,
+            )
+    return pa.default_memory_pool().backend_name
 
 
 def cli_actor() -> str:

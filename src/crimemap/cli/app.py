@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from crimemap.cli._common import apply_runtime, settings
 from crimemap.cli.demo import demo_command
 from crimemap.cli.ingest_cmd import (
     export_command,
@@ -21,6 +22,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _runtime() -> None:
+    """Pool, detect, track and forecast concentrations of crime. Places and times, never people."""
+    apply_runtime(settings())
+
+
 app.command("ingest")(ingest_command)
 app.command("status")(status_command)
 app.command("export")(export_command)
