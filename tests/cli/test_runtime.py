@@ -37,9 +37,7 @@ def test_default_keeps_pyarrows_pool() -> None:
 
 
 @pytest.mark.usefixtures("restore_pool")
-def test_every_command_applies_the_setting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_command_applies_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRIMEMAP_ARROW_MEMORY_POOL", "system")
     pa.set_memory_pool(pa.mimalloc_memory_pool())
     r = CliRunner().invoke(app, ["status", "--store", str(tmp_path / "s.duckdb")])

@@ -42,7 +42,7 @@ import numpy as np
 
 from crimemap.allocate.plan import PatrolPlan, plan_patrols
 from crimemap.errors import InputError, InsufficientDataError
-from crimemap.evaluate.backtest import PreparedData, default_origins, next_period
+from crimemap.evaluate.prepared import PreparedData, default_origins, next_period
 from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
 from crimemap.forecast.base import get_model, make_model
 from crimemap.forecast.surface import RiskSurface

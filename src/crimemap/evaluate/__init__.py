@@ -1,15 +1,6 @@
 """Evaluation: rolling-origin back-tests, forecast metrics, export and reports."""
 
-from crimemap.evaluate.backtest import (
-    BacktestConfig,
-    PreparedData,
-    backtest,
-    default_origins,
-    next_period,
-    prepare,
-    run_group,
-    run_task,
-)
+from crimemap.evaluate.backtest import backtest, run_group, run_task
 from crimemap.evaluate.distributed import (
     BacktestJob,
     ForecastJob,
@@ -42,6 +33,13 @@ from crimemap.evaluate.metrics import (
     spearman,
 )
 from crimemap.evaluate.operational import Horizon, forecast_next, parse_horizon
+from crimemap.evaluate.prepared import (
+    BacktestConfig,
+    PreparedData,
+    default_origins,
+    next_period,
+    prepare,
+)
 from crimemap.evaluate.report import ReportFiles, write_report
 from crimemap.evaluate.results import BacktestResult, OriginResult, metric_direction
 from crimemap.evaluate.spec import REFERENCE_LABELS, REFERENCE_MODELS, ModelSpec

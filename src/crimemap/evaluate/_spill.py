@@ -52,7 +52,7 @@ def spill(obj: Any, directory: Path) -> Spilled:
 
     ``obj.__reduce__()`` must return ``(rebuild, (state,))`` with ``state`` a
     dict whose values may be Arrow tables or dicts of Arrow tables (as
-    :class:`~crimemap.evaluate.backtest.PreparedData` does).
+    :class:`~crimemap.evaluate.prepared.PreparedData` does).
     """
     rebuild, (state,) = obj.__reduce__()
     state = dict(state)

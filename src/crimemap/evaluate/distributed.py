@@ -36,16 +36,16 @@ import numpy as np
 import pandas as pd
 
 from crimemap.errors import InputError, NotFoundError
-from crimemap.evaluate.backtest import (
+from crimemap.evaluate.backtest import run_group
+from crimemap.evaluate.export import surface_frame
+from crimemap.evaluate.operational import forecast_next, parse_horizon
+from crimemap.evaluate.prepared import (
     BacktestConfig,
     PreparedData,
     data_meta,
     default_origins,
     prepare,
-    run_group,
 )
-from crimemap.evaluate.export import surface_frame
-from crimemap.evaluate.operational import forecast_next, parse_horizon
 from crimemap.evaluate.results import BacktestResult, OriginResult
 from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
 from crimemap.table import IncidentTable

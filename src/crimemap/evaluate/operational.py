@@ -17,11 +17,7 @@ import numpy as np
 
 from crimemap.errors import InputError
 from crimemap.evaluate._models import check_surface, model_params
-from crimemap.evaluate.backtest import (
-    BacktestConfig,
-    next_period,
-    prepare,
-)
+from crimemap.evaluate.prepared import BacktestConfig, next_period, prepare
 from crimemap.evaluate.spec import REFERENCE_MODELS, ModelSpec
 from crimemap.forecast.base import make_model
 from crimemap.forecast.surface import RiskSurface

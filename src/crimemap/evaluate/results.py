@@ -20,7 +20,7 @@ from crimemap.evaluate.intervals import origin_interval
 from crimemap.evaluate.metrics import ForecastScores
 
 if TYPE_CHECKING:
-    from crimemap.evaluate.backtest import BacktestConfig
+    from crimemap.evaluate.prepared import BacktestConfig
 
 __all__ = ["OriginResult", "BacktestResult", "metric_direction"]
 
