@@ -247,3 +247,52 @@ def test_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(IngestError) as ei:
         read_batch([f])
     assert ei.value.issues[0].reason == "unknown_format"
+
+
+# Regressions found by the property-based ingest (tests/ingest/test_fuzz.py).
+
+
+def test_header_names_padded_with_spaces_are_read(tmp_path: Path) -> None:
+    # The header checks strip whitespace; the parser must use those same names
+    # (it raised pyarrow's ArrowKeyError for " Crime ID").
+    padded = " " + HEADER.replace(",Month,", ", Month ,")
+    f = write(tmp_path / "2024-01-north-yorkshire-street.csv", [row("p1")], header=padded)
+    b = read_batch([f])
+    assert b.incidents["incident_id"].to_pylist() == ["p1"]
+    assert str(b.incidents["t_start"][0].as_py())[:7] == "2024-01"
+
+
+@pytest.mark.parametrize("policy", ["strict", "quarantine"])
+def test_bad_field_count_and_invalid_utf8_on_one_row_names_the_row(
+    tmp_path: Path, policy: str
+) -> None:
+    # pyarrow cannot hand such a row to the bad-row handler; the file was
+    # refused as a whole ("unparseable_csv", no row) even under quarantine.
+    f = tmp_path / "2024-01-north-yorkshire-street.csv"
+    lines = [HEADER, row("a"), row("b") + ",extra", row("c")]
+    f.write_bytes(("\n".join(lines) + "\n").encode().replace(b"extra", b"ex\xc3(tra"))
+    if policy == "strict":
+        with pytest.raises(IngestError) as ei:
+            read_batch([f], policy=policy)
+        (iss,) = ei.value.issues
+        assert (iss.file, iss.row, iss.reason) == (str(f), 3, "wrong_field_count")
+    else:
+        b = read_batch([f], policy=policy)
+        assert b.incidents["incident_id"].to_pylist() == ["a", "c"]
+        assert [(i.row, i.reason) for i in b.rejects] == [(3, "wrong_field_count")]
+
+
+def test_header_only_file_without_line_end_has_no_rows(tmp_path: Path) -> None:
+    f = tmp_path / "2024-01-north-yorkshire-street.csv"
+    f.write_text(HEADER)
+    b = read_batch([f])
+    assert b.incidents.num_rows == 0 and b.files[0].rows_read == 0
+
+
+def test_empty_first_line_is_a_missing_header(tmp_path: Path) -> None:
+    f = tmp_path / "january2019.csv"
+    f.write_bytes(b"\nC\n")
+    with pytest.raises(IngestError) as ei:
+        read_batch([f], reader="partner", reader_options={"mapping": "stl-slmpd"})
+    (iss,) = ei.value.issues
+    assert (iss.file, iss.row, iss.reason) == (str(f), 1, "missing_header")

@@ -118,6 +118,19 @@ def parse_csv(
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
         data = data.decode(encoding).encode("utf-8")
     header = header_of(data, src.name)
+    if not any(header):
+        raise IngestError(
+            [
+                RowIssue(
+                    src.name,
+                    1,
+                    None,
+                    "",
+                    "missing_header",
+                    "the first line is empty: the file has no header row",
+                )
+            ]
+        )
     missing = [c for c in required if c not in header]
     if missing:
         raise IngestError(
@@ -143,11 +156,20 @@ def parse_csv(
             ]
         )
 
+    if data.find(b"\n") < 0 and data.find(b"\r") < 0:
+        # A header and nothing else, without a line end: Arrow cannot skip
+        # the header line of such a file, so end it.
+        data += b"\n"
     bad_lines: dict[int, RowIssue] = {}
     repaired: set[int] = set()
-    table = _fast_parse(src.name, data, header, bad_lines, columns, dictionary)
+    # Invalid UTF-8 goes straight to the repair path: validating first costs
+    # little (isascii is a fast scan) and keeps pyarrow from calling the
+    # bad-row handler with bytes it cannot decode.
+    table = None
+    if _is_utf8(data):
+        table = _fast_parse(src.name, data, header, bad_lines, columns, dictionary)
     if table is None:
-        # Arrow refused invalid UTF-8: locate each bad line, then either
+        # Invalid UTF-8 (or Arrow refused it): locate each bad line, then either
         # repair it (declared mixed encoding) or reject it, and parse again.
         bad_lines.clear()
         lines = data.split(b"\n")
@@ -218,7 +240,11 @@ def _fast_parse(
     try:
         return pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
+            # The header's names as header_of read them (whitespace stripped),
+            # so a padded " Crime ID" is the column every check looked for.
+            read_options=pacsv.ReadOptions(
+                use_threads=False, block_size=1 << 24, column_names=header, skip_rows=1
+            ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: _DICT if c in dictionary else pa.string() for c in header},
@@ -228,11 +254,24 @@ def _fast_parse(
             ),
         )
     except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) or "UTF-8" in str(exc):
+        # pyarrow decodes a bad row's text before calling the handler, so a
+        # row with the wrong field count *and* invalid UTF-8 makes the handler
+        # fail and the parse stop on that row: take the UTF-8 path as well.
+        if "UTF8" in str(exc) or "UTF-8" in str(exc) or not _is_utf8(data):
             return None
         raise IngestError(
             [RowIssue(name, None, None, None, "unparseable_csv", str(exc)[:300])]
         ) from exc
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _decode_dictionaries(table: pa.Table) -> pa.Table:
