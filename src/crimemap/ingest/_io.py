@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,8 @@ def _one(path: Path) -> Iterator[SourceFile]:
                     if info.is_dir() or not info.filename.lower().endswith((".csv", ".csv.gz")):
                         continue
                     yield SourceFile(f"{path}!{info.filename}", zf.read(info))
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            # A damaged member only shows when it is read (bad CRC or header).
             raise IngestError(
                 [
                     RowIssue(

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -79,15 +81,32 @@ def read_zipped_shapefile(src: SourceFile, *, encoding: str = "utf-8") -> Parsed
         if dbf is None:
             raise fail("no_shapefile", f"{shps[0]} has no .dbf attribute table")
         prj_name = lower.get(base.lower() + ".prj")
-        prj = zf.read(prj_name).decode("utf-8", "replace") if prj_name else None
+
+        def member(name: str) -> bytes:
+            # A damaged member shows up only when it is read (bad CRC, bad
+            # local header, a broken deflate stream).
+            try:
+                return zf.read(name)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise fail("bad_zip", f"member {name} is damaged: {exc}") from exc
+
+        prj = member(prj_name).decode("utf-8", "replace") if prj_name else None
+        dbf_bytes = member(dbf)
         try:
-            reader = shapefile.Reader(dbf=io.BytesIO(zf.read(dbf)), encoding=encoding)
+            reader = shapefile.Reader(dbf=io.BytesIO(dbf_bytes), encoding=encoding)
             header = [str(getattr(f, "name", None) or f[0]) for f in reader.fields[1:]]
             cols: list[list[str]] = [[] for _ in header]
             for rec in reader.iterRecords():
                 for c, v in zip(cols, rec, strict=True):
                     c.append(_text(v))
-        except (shapefile.ShapefileException, ValueError, UnicodeDecodeError) as exc:
+        except (
+            shapefile.ShapefileException,
+            ValueError,
+            UnicodeDecodeError,
+            struct.error,
+            IndexError,
+            EOFError,
+        ) as exc:
             raise fail("bad_shapefile", f"{dbf}: {exc}") from exc
     table = pa.table({h: pa.array(c, pa.string()) for h, c in zip(header, cols, strict=True)})
     lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
