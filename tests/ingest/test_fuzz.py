@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -273,3 +274,61 @@ def test_damaged_zip_archives_are_refused_by_name(
             read_batch([path], policy="quarantine", **opts)
         except IngestError as exc:
             assert exc.issues and all(i.file.startswith(str(path)) for i in exc.issues)
+
+
+_MAPPING_VALUES = [None, 0, -1, 1.5, "", "x", "%Y", [], {}, [1, 2], {"a": 1}, True, "Crime"]
+_MAPPING_VALUES += ["DateOccur", "EPSG:4326", "EPSG:99999", "^(", "drop"]
+
+
+def _paths(o: object, pre: tuple = ()) -> list[tuple]:
+    out = [pre] if pre else []
+    if isinstance(o, dict):
+        for k, v in o.items():
+            out += _paths(v, (*pre, k))
+    elif isinstance(o, list):
+        for i, v in enumerate(o):
+            out += _paths(v, (*pre, i))
+    return out
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_damaged_mapping_is_a_config_error_or_reads_cleanly(
+    seeds: dict[str, bytes], data: st.DataObject
+) -> None:
+    # Keys removed or given values of the wrong type or meaning: the mapping
+    # is refused as a ConfigError, or it loads and reading the real extract
+    # with it ends in a result or a domain error (an empty column name used
+    # to pass validation and fail as a KeyError while reading).
+    from crimemap.errors import ConfigError, CrimemapError
+    from crimemap.ingest._mapping import MAPPINGS_DIR, load_mapping
+
+    spec = yaml.safe_load((MAPPINGS_DIR / "stl-slmpd.yaml").read_text(encoding="utf-8"))
+    paths = _paths(spec)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        parent = spec
+        try:
+            for k in path[:-1]:
+                parent = parent[k]
+            if isinstance(parent, dict) and data.draw(st.booleans()):
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = data.draw(st.sampled_from(_MAPPING_VALUES))
+        except (KeyError, IndexError, TypeError):
+            continue  # the path went away with an earlier change
+    try:
+        load_mapping(spec)
+    except ConfigError:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / STL
+        f.write_bytes(seeds["stl-slmpd"])
+        try:
+            read_batch([f], reader="partner", reader_options={"mapping": spec}, policy="quarantine")
+        except CrimemapError as exc:
+            assert str(exc)

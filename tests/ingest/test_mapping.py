@@ -74,6 +74,9 @@ def test_unknown_builtin_mapping() -> None:
         ({"location__crs": "EPSG:999999"}, "location", "unknown crs"),
         ({"location__crs": None}, "location", "x/y need a crs"),
         ({"location__y": None}, "location", "give both x and y"),
+        # An empty column name passed and failed later as a KeyError (found by test_fuzz).
+        ({"location__x": ""}, "location.x", "at least 1 character"),
+        ({"category__column": ""}, "category.column", "at least 1 character"),
         ({"location__store_crs": 4326}, "location", "must be a projected"),
         ({"location__bounds": [10, 50, 5, 55]}, "location", "bounds must be"),
         ({"location__address": "addr"}, "location", "address needs a lookup"),

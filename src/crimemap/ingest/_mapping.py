@@ -16,7 +16,7 @@ import csv
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -53,6 +53,11 @@ _REASON = r"^[a-z0-9_]+$"
 DROP = "drop"
 
 
+#: A column name: never empty (an empty name would match no header check and
+#: fail only when the column is read).
+Column = Annotated[str, Field(min_length=1)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -70,7 +75,7 @@ class Condition(_Model):
     """A test on one column's (whitespace-stripped) value: exactly one of
     ``equals``, ``in``, ``matches`` (regex, full match) or ``blank``."""
 
-    column: str
+    column: Column
     equals: str | None = None
     in_: tuple[str, ...] | None = Field(None, alias="in")
     matches: str | None = None
@@ -113,13 +118,13 @@ class Rule(_Model):
 class IdSpec(_Model):
     """Columns whose stripped values, joined by ``:``, identify an incident."""
 
-    columns: tuple[str, ...] = Field(min_length=1)
+    columns: tuple[Column, ...] = Field(min_length=1)
 
 
 class MonthRef(_Model):
     """A per-row month (e.g. the month a crime was coded) bounding the dates."""
 
-    column: str
+    column: Column
     format: str = "%Y-%m"
     months: int = Field(1, ge=0)
 
@@ -127,8 +132,8 @@ class MonthRef(_Model):
 class TimeSpec(_Model):
     """Where the time is, how to parse it and what is plausible."""
 
-    column: str
-    time_column: str | None = None
+    column: Column
+    time_column: Column | None = None
     formats: tuple[str, ...] = Field(min_length=1)
     precision: Literal["minute", "day", "month"]
     not_before: date | None = None
@@ -141,9 +146,9 @@ class LookupSpec(_Model):
     """A CSV of address points: ``key`` column -> ``x``, ``y`` in ``crs``."""
 
     path: str
-    key: str = "key"
-    x: str = "x"
-    y: str = "y"
+    key: Column = "key"
+    x: Column = "x"
+    y: Column = "y"
     crs: str | None = None
 
 
@@ -151,17 +156,17 @@ class LocationSpec(_Model):
     """Coordinates (``x``/``y`` + ``crs``), an LSOA column, or an address
     column resolved through a lookup table (at least one)."""
 
-    x: str | None = None
-    y: str | None = None
+    x: Column | None = None
+    y: Column | None = None
     crs: str | None = None
     store_crs: int
     missing: tuple[float, ...] = ()
     bounds: tuple[float, float, float, float] | None = None
     precision: Literal["exact", "snap", "centroid"] = "exact"
-    lsoa: str | None = None
-    address: str | None = None
+    lsoa: Column | None = None
+    address: Column | None = None
     lookup: LookupSpec | None = None
-    text: str | None = None
+    text: Column | None = None
 
     @field_validator("crs", mode="before")
     @classmethod
@@ -211,7 +216,7 @@ class CategorySpec(_Model):
     unmapped label and its row count), ``drop`` or a canonical slug.
     """
 
-    column: str
+    column: Column
     strip: bool = True
     zfill: int | None = Field(None, ge=1)
     regex: str | None = None
@@ -282,17 +287,17 @@ class Mapping(_Model):
     format: Literal["csv", "shapefile"] = "csv"
     encoding: str = "utf-8"
     invalid_utf8: Literal["reject", "latin-1"] = "reject"
-    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    aliases: dict[Column, tuple[Column, ...]] = Field(default_factory=dict)
     id: IdSpec | None = None
     time: TimeSpec
     location: LocationSpec
     category: CategorySpec
-    outcome: str | None = None
+    outcome: Column | None = None
     rules: tuple[Rule, ...] = ()
-    personal_identifiers: tuple[str, ...] = ()
-    free_text: tuple[str, ...] = ()
-    keep_free_text: tuple[str, ...] = ()
-    keep: tuple[str, ...] = ()
+    personal_identifiers: tuple[Column, ...] = ()
+    free_text: tuple[Column, ...] = ()
+    keep_free_text: tuple[Column, ...] = ()
+    keep: tuple[Column, ...] = ()
     origin: str = Field("<dict>", exclude=True)
 
     @field_validator("timezone")
