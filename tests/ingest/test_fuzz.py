@@ -67,6 +67,15 @@ def seeds(police_uk: Path, stl_dir: Path) -> dict[str, bytes]:
     }
 
 
+def _fuzz(n: int) -> settings:
+    """``n`` examples, no deadline; the module-scoped real seeds are read-only."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def _damage(data: bytes, draw: st.DrawFn) -> bytes:
     lines = data.splitlines(keepends=True)
     for _ in range(draw(st.integers(1, 4))):
@@ -144,11 +153,7 @@ def _check_refusal(exc: IngestError, path: Path, policy: str) -> None:
         assert all(i.row is not None for i in exc.issues if i.reason not in FILE_LEVEL)
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_fuzz(100)
 @given(data=st.data())
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_quarantine_accounts_for_every_record(
@@ -187,11 +192,7 @@ def test_quarantine_accounts_for_every_record(
     assert all(out[c].null_count == 0 for c in required)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_fuzz(40)
 @given(data=st.data())
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_strict_refusal_leaves_the_store_as_it_was(
@@ -249,11 +250,7 @@ def archives(police_uk: Path, portland_dir: Path) -> dict[str, bytes]:
     return {"police.uk": buf.getvalue(), "nij-portland": pdx.read_bytes()}
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_fuzz(40)
 @given(data=st.data())
 @pytest.mark.parametrize("source", ["police.uk", "nij-portland"])
 def test_damaged_zip_archives_are_refused_by_name(
@@ -291,11 +288,7 @@ def _paths(o: object, pre: tuple = ()) -> list[tuple]:
     return out
 
 
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_fuzz(200)
 @given(data=st.data())
 def test_damaged_mapping_is_a_config_error_or_reads_cleanly(
     seeds: dict[str, bytes], data: st.DataObject
