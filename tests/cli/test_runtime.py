@@ -27,7 +27,10 @@ def test_apply_runtime_sets_the_configured_arrow_pool(pool: str) -> None:
     assert apply_runtime(Settings(arrow_memory_pool=pool)) == pool  # type: ignore[arg-type]
     assert pa.default_memory_pool().backend_name == pool
     # Buffers allocated now come from that pool.
-    assert pa.array(range(1000)).buffers()[1] is not None
+    before = pa.default_memory_pool().bytes_allocated()
+    arr = pa.array(range(100_000), pa.int64())
+    assert pa.default_memory_pool().bytes_allocated() - before >= 8 * 100_000
+    del arr
 
 
 @pytest.mark.usefixtures("restore_pool")

@@ -26,7 +26,7 @@ app = typer.Typer(
 
 @app.callback()
 def _runtime() -> None:
-    """Pool, detect, track and forecast concentrations of crime. Places and times, never people."""
+    # Runs before every command: the process tuning of the settings.
     apply_runtime(settings())
 
 

@@ -164,7 +164,9 @@ def parse_csv(
     repaired: set[int] = set()
     # Invalid UTF-8 goes straight to the repair path: validating first costs
     # little (isascii is a fast scan) and keeps pyarrow from calling the
-    # bad-row handler with bytes it cannot decode.
+    # bad-row handler with bytes it cannot decode (it decodes a bad row's text
+    # first, so a row with the wrong field count *and* invalid UTF-8 would
+    # make the handler fail and the parse stop on that row).
     table = None
     if _is_utf8(data):
         table = _fast_parse(src.name, data, header, bad_lines, columns, dictionary)
@@ -254,10 +256,7 @@ def _fast_parse(
             ),
         )
     except pa.ArrowInvalid as exc:
-        # pyarrow decodes a bad row's text before calling the handler, so a
-        # row with the wrong field count *and* invalid UTF-8 makes the handler
-        # fail and the parse stop on that row: take the UTF-8 path as well.
-        if "UTF8" in str(exc) or "UTF-8" in str(exc) or not _is_utf8(data):
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
             return None
         raise IngestError(
             [RowIssue(name, None, None, None, "unparseable_csv", str(exc)[:300])]

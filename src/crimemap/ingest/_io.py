@@ -20,7 +20,11 @@ from isal import igzip
 
 from crimemap.errors import IngestError, InputError, RowIssue
 
-__all__ = ["SourceFile", "expand_paths", "decode_text_check"]
+__all__ = ["SourceFile", "expand_paths", "decode_text_check", "ZIP_MEMBER_ERRORS"]
+
+#: What reading a damaged zip member raises (bad CRC, bad local header, a
+#: broken deflate stream, an unsupported method): it shows only on reading.
+ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 _SKIP_SUFFIXES = {".md", ".txt", ".json", ".geojson", ".xlsx", ".pdf", ".yaml", ".yml", ".toml"}
 
@@ -150,8 +154,7 @@ def _one(path: Path) -> Iterator[SourceFile]:
                     if info.is_dir() or not info.filename.lower().endswith((".csv", ".csv.gz")):
                         continue
                     yield SourceFile(f"{path}!{info.filename}", zf.read(info))
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-            # A damaged member only shows when it is read (bad CRC or header).
+        except ZIP_MEMBER_ERRORS as exc:
             raise IngestError(
                 [
                     RowIssue(

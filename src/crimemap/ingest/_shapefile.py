@@ -15,14 +15,13 @@ import datetime as dt
 import io
 import struct
 import zipfile
-import zlib
 
 import numpy as np
 import pyarrow as pa
 import shapefile
 
 from crimemap.errors import IngestError, RowIssue
-from crimemap.ingest._io import SourceFile
+from crimemap.ingest._io import ZIP_MEMBER_ERRORS, SourceFile
 
 __all__ = ["ParsedShapefile", "read_zipped_shapefile"]
 
@@ -83,11 +82,9 @@ def read_zipped_shapefile(src: SourceFile, *, encoding: str = "utf-8") -> Parsed
         prj_name = lower.get(base.lower() + ".prj")
 
         def member(name: str) -> bytes:
-            # A damaged member shows up only when it is read (bad CRC, bad
-            # local header, a broken deflate stream).
             try:
                 return zf.read(name)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            except ZIP_MEMBER_ERRORS as exc:
                 raise fail("bad_zip", f"member {name} is damaged: {exc}") from exc
 
         prj = member(prj_name).decode("utf-8", "replace") if prj_name else None
